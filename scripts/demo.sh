@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The offline demo: the whole set-up (playbooks/site.yml) on this machine, with no network.
+#
+# Bootstraps what it needs (apt packages, ./.venv, the test bed's local channel and stand-in installer),
+# then runs the site playbook against localhost into .demo/nfs/cpkgs, a directory of this checkout that
+# stands for the NFS share, runs it a second time to show it changes nothing, and prints what a user
+# would type next. Arguments are passed on to ansible-playbook (e.g. -v).
+# The conda in the demo tree is the test bed's stand-in (py-rattler), not real conda.
+
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+cpkgs::apt ca-certificates python3 python3-venv git rsync
+cpkgs::venv
+cpkgs::ansible_env
+cpkgs::channel
+cpkgs::installer
+cpkgs::collections
+
+DEMO="$CPKGS_REPO/.demo"
+SHARE="$DEMO/nfs/cpkgs"
+INSTALLER="$CPKGS_BUILD/installer/$CPKGS_INSTALLER_NAME"
+mkdir -p "$SHARE" "$DEMO/cache"
+cat >"$DEMO/paths.yml" <<YAML
+---
+# Written by scripts/demo.sh: the paths of this checkout.
+conda_tree_share_root: "$SHARE"
+conda_tree_cache_dir: "$DEMO/cache"
+conda_tree_installer_file: "$INSTALLER"
+conda_tree_installer_sha256: "$(cut -d' ' -f1 "$INSTALLER.sha256")"
+conda_envs_channels:
+  - "file://$CPKGS_BUILD/channel/cpkgs-testbed"
+YAML
+
+run_site() {
+    ansible-playbook -i "$CPKGS_REPO/inventories/demo/hosts.yml" -e "@$DEMO/paths.yml" cpkgs.conda.site "$@"
+}
+
+cpkgs::log "ansible-playbook cpkgs.conda.site (first run)"
+run_site "$@"
+cpkgs::log "ansible-playbook cpkgs.conda.site (second run: nothing to change)"
+run_site "$@" | tee "$DEMO/second-run.log" | tail -n 4
+grep -Eq 'changed=0 .*failed=0' "$DEMO/second-run.log" || cpkgs::die "the second run changed something: see $DEMO/second-run.log"
+
+TREE="$SHARE/anaconda3_linux"
+cat <<TXT
+
+The demo share is ready: $TREE
+(its conda is the test bed's stand-in on py-rattler, installed like a Miniforge tree; not real conda)
+
+What a user types next:
+  source $TREE/etc/profile.d/conda.sh
+  conda env list
+  conda activate isis4.3.0
+  isis-version
+TXT
