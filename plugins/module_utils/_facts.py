@@ -1,0 +1,158 @@
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The facts of ``cpkgs.conda.conda_facts``: which tree a host uses and what is in it, without running conda."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import CondaPaths, conda_subdir, conda_version
+
+__all__ = ["FactsCollector", "mount_of", "parse_mountinfo"]
+
+
+def _unescape_mount(field: str) -> str:
+    """Mount paths in ``/proc/self/mountinfo`` escape space, tab, newline and backslash as octal."""
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(code, char)
+    return field
+
+
+def parse_mountinfo(text: str) -> list[tuple[str, str]]:
+    """``(mount point, fstype)`` of each line of Linux's ``/proc/self/mountinfo``."""
+    mounts = []
+    for line in text.splitlines():
+        left, sep, right = line.partition(" - ")
+        fields = left.split()
+        if not sep or len(fields) < 5 or not right.split():
+            continue
+        mounts.append((_unescape_mount(fields[4]), right.split()[0]))
+    return mounts
+
+
+def parse_bsd_mount(text: str) -> list[tuple[str, str]]:
+    """``(mount point, fstype)`` of each line of macOS ``mount`` output: ``DEV on PATH (TYPE, opts…)``."""
+    mounts = []
+    for line in text.splitlines():
+        dev_and_path, sep, opts = line.rpartition(" (")
+        _dev, on, path = dev_and_path.partition(" on ")
+        if sep and on and opts:
+            mounts.append((path, opts.split(",")[0].strip(" )")))
+    return mounts
+
+
+def mount_of(path: str, mounts: list[tuple[str, str]]) -> tuple[str | None, str | None]:
+    """The mount point holding ``path`` and its fstype (the longest matching mount point; later wins)."""
+    path = os.path.normpath(path)
+    best: tuple[str | None, str | None] = (None, None)
+    for raw_point, fstype in mounts:
+        point = os.path.normpath(raw_point)
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and (best[0] is None or len(point) >= len(best[0])):
+            best = (point, fstype)
+    return best
+
+
+class FactsCollector:
+    """Collects ``ansible_facts.conda`` for one host and one user from a :class:`CondaPaths`.
+
+    ``mounts`` is the host's mount table as ``(mount point, fstype)`` pairs (empty when unknown).
+    """
+
+    def __init__(self, paths: CondaPaths, mounts: list[tuple[str, str]], gather_envs: bool = True) -> None:
+        self.paths = paths
+        self.mounts = mounts
+        self.gather_envs = gather_envs
+        self.warnings: list[str] = []
+
+    def share(self) -> dict[str, object]:
+        """Whether the share root exists, is a mount point, its fstype and whether the caller may write it."""
+        root = self.paths.share_root
+        exists = os.path.isdir(root)
+        point, fstype = mount_of(root, self.mounts) if exists else (None, None)
+        return {
+            "path": root,
+            "exists": exists,
+            "is_mount": exists and os.path.ismount(root),
+            "mount_point": point,
+            "fstype": fstype,
+            "writable": exists and os.access(root, os.W_OK),
+        }
+
+    def _environments_txt(self) -> list[str]:
+        path = os.path.join(self.paths.home, ".conda", "environments.txt")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+        except OSError:
+            return []
+
+    def envs(self, envs_dirs: list[str]) -> list[dict[str, object]]:
+        """The environments conda would list: the root, every env inside an envs dir, environments.txt."""
+        root = self.paths.root_prefix
+        prefixes: list[str] = []
+        if root and os.path.isdir(os.path.join(root, "conda-meta")):
+            prefixes.append(root)
+        for envs_dir in envs_dirs:
+            try:
+                names = sorted(os.listdir(envs_dir))
+            except OSError:
+                continue
+            prefixes += [os.path.join(envs_dir, name) for name in names]
+        prefixes += [os.path.normpath(p) for p in self._environments_txt()]
+        result = []
+        seen = set()
+        for prefix in prefixes:
+            if prefix in seen or not os.path.isdir(os.path.join(prefix, "conda-meta")):
+                continue
+            seen.add(prefix)
+            result.append(self._env(prefix, envs_dirs))
+        return result
+
+    def _env(self, prefix: str, envs_dirs: list[str]) -> dict[str, object]:
+        if prefix == self.paths.root_prefix:
+            name: str | None = "base"
+        elif os.path.dirname(prefix) in envs_dirs:
+            name = os.path.basename(prefix)
+        else:
+            name = None
+        return {
+            "name": name,
+            "prefix": prefix,
+            "frozen": os.path.exists(os.path.join(prefix, "conda-meta", "frozen")),
+            "writable": os.access(os.path.join(prefix, "conda-meta"), os.W_OK),
+        }
+
+    def collect(self) -> dict[str, object]:
+        """All facts, as documented in the module's RETURN."""
+        paths = self.paths
+        files, problems = paths.condarc_files()
+        self.warnings += [f"cannot read {problem}" for problem in problems]
+        envs_dirs = paths.envs_dirs(files)
+        installed = paths.installed
+        profile_d = paths.tree_file("etc", "profile.d")
+        return {
+            "system": paths.system,
+            "machine": paths.machine,
+            "subdir": conda_subdir(paths.system, paths.machine),
+            "share_root": paths.share_root,
+            "tree_name": paths.tree_name,
+            "trees": paths.trees,
+            "root_prefix": paths.root_prefix,
+            "installed": installed,
+            "conda_exe": paths.conda_exe,
+            "condabin": paths.tree_file("condabin"),
+            "conda_sh": os.path.join(profile_d, "conda.sh") if profile_d else None,
+            "conda_csh": os.path.join(profile_d, "conda.csh") if profile_d else None,
+            "conda_version": conda_version(paths.root_prefix) if installed else None,
+            "root_writable": installed and paths.root_writable(),
+            "condarc": dict(paths.condarc_paths(), files=[path for path, _data, _final in files]),
+            "envs_dirs": envs_dirs,
+            "envs": self.envs(envs_dirs) if self.gather_envs else [],
+            "share": self.share(),
+        }
+
+    def to_json(self) -> str:
+        """The facts as JSON (for debugging and the benchmark)."""
+        return json.dumps(self.collect(), indent=2, sort_keys=True)

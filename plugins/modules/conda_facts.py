@@ -1,0 +1,268 @@
+#!/usr/bin/python
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: conda_facts
+short_description: Report where a host's shared conda tree is and what is in it
+version_added: 0.1.0
+description:
+  - Sets C(ansible_facts.conda) with the OS-specific paths of the shared conda installation a host uses (which
+    tree, its conda executable, C(conda.sh) and C(conda.csh)), the C(.condarc) files of each scope, the
+    effective C(envs_dirs), the environments with their frozen and writable state, and whether the share is a
+    mount point.
+  - Reads files only and needs nothing but the Python standard library on the managed node; it never starts
+    conda. On macOS it runs C(mount) once to learn the share's file system type.
+  - The tree is C(share_root/tree_names[uname -s]) unless O(root_prefix) or O(conda_exe) point elsewhere.
+author:
+  - cpkgs.conda maintainers (@cpkgs)
+extends_documentation_fragment:
+  - cpkgs.conda.attributes.FACTS
+options:
+  share_root:
+    description: The directory that holds one tree per OS (the network share).
+    type: path
+    default: /nfs/cpkgs
+  tree_names:
+    description:
+      - Directory name of the tree for each OS under O(share_root), keyed by C(uname -s).
+      - Given keys replace the defaults; the others stay.
+    type: dict
+    default: {Linux: anaconda3_linux, Darwin: anaconda3_macOS}
+  root_prefix:
+    description:
+      - Use this tree instead of the one under O(share_root), for example the local copy on a cluster node.
+    type: path
+  conda_exe:
+    description:
+      - Use this conda executable; its tree (two levels up) is the root prefix unless O(root_prefix) is set.
+    type: path
+  user:
+    description:
+      - Report the user scope (C(~/.condarc), C(~/.conda/envs), C(~/.conda/environments.txt)) of this account
+        instead of the account that runs the module.
+      - The C(CONDARC), C(CONDA_ENVS_DIRS) and C(XDG_CONFIG_HOME) variables are only taken from the module's
+        environment when O(user) is not set.
+    type: str
+  gather_envs:
+    description: List the environments (one directory listing per C(envs_dirs) entry).
+    type: bool
+    default: true
+notes:
+  - C(envs_dirs) follows conda's rules; entries that appear twice are reported once.
+  - C(envs[].writable) and C(root_writable) are for the account that runs the module.
+seealso:
+  - module: cpkgs.conda.conda_env
+  - module: cpkgs.conda.condarc
+"""
+
+EXAMPLES = r"""
+- name: Learn where the shared conda tree is
+  cpkgs.conda.conda_facts:
+
+- name: Show the conda.sh a bash user sources
+  ansible.builtin.debug:
+    msg: "source {{ ansible_facts['conda']['conda_sh'] }}"
+
+- name: Facts of a cluster node's local copy, for one user
+  cpkgs.conda.conda_facts:
+    root_prefix: /usr/local/cpkgs/anaconda3_linux
+    user: alice
+
+- name: Refuse to go on when the share is not mounted
+  ansible.builtin.assert:
+    that: ansible_facts['conda']['share']['is_mount']
+    fail_msg: "{{ ansible_facts['conda']['share_root'] }} is not mounted"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to C(ansible_facts).
+  returned: always
+  type: dict
+  contains:
+    conda:
+      description: The host's conda tree and what is in it.
+      returned: always
+      type: dict
+      contains:
+        system:
+          description: C(uname -s) of the host.
+          returned: always
+          type: str
+          sample: Linux
+        machine:
+          description: C(uname -m) of the host.
+          returned: always
+          type: str
+          sample: x86_64
+        subdir:
+          description: The conda platform subdir; null for a platform conda does not know.
+          returned: always
+          type: str
+          sample: linux-64
+        share_root:
+          description: The share root in use.
+          returned: always
+          type: str
+          sample: /nfs/cpkgs
+        tree_name:
+          description: The tree's directory name for this OS; null for an OS without a tree name.
+          returned: always
+          type: str
+          sample: anaconda3_linux
+        trees:
+          description: The tree path of every OS, keyed by C(uname -s).
+          returned: always
+          type: dict
+          sample: {Darwin: /nfs/cpkgs/anaconda3_macOS, Linux: /nfs/cpkgs/anaconda3_linux}
+        root_prefix:
+          description: The tree this host uses.
+          returned: always
+          type: str
+          sample: /nfs/cpkgs/anaconda3_linux
+        installed:
+          description: Whether a tree is installed at RV(ansible_facts.conda.root_prefix) (it has C(conda-meta)).
+          returned: always
+          type: bool
+          sample: true
+        conda_exe:
+          description: The tree's conda executable; null when there is none.
+          returned: always
+          type: str
+          sample: /nfs/cpkgs/anaconda3_linux/bin/conda
+        condabin:
+          description: The tree's C(condabin) directory (what C(conda.sh) puts on C(PATH)).
+          returned: always
+          type: str
+          sample: /nfs/cpkgs/anaconda3_linux/condabin
+        conda_sh:
+          description: The tree's C(etc/profile.d/conda.sh) for bash and zsh users.
+          returned: always
+          type: str
+          sample: /nfs/cpkgs/anaconda3_linux/etc/profile.d/conda.sh
+        conda_csh:
+          description: The tree's C(etc/profile.d/conda.csh) for csh and tcsh users.
+          returned: always
+          type: str
+          sample: /nfs/cpkgs/anaconda3_linux/etc/profile.d/conda.csh
+        conda_version:
+          description: Version of the C(conda) package in the tree, read from C(conda-meta); null if absent.
+          returned: always
+          type: str
+          sample: 26.7.1
+        root_writable:
+          description: Whether the account running the module may write the tree.
+          returned: always
+          type: bool
+          sample: false
+        condarc:
+          description: C(.condarc) paths by scope, and the files conda reads that exist, lowest priority first.
+          returned: always
+          type: dict
+          sample:
+            system: /nfs/cpkgs/anaconda3_linux/.condarc
+            user: /home/alice/.condarc
+            env_var: null
+            files: [/nfs/cpkgs/anaconda3_linux/.condarc, /home/alice/.condarc]
+        envs_dirs:
+          description: Where conda looks for environments by name, in order.
+          returned: always
+          type: list
+          elements: str
+          sample: [/nfs/cpkgs/anaconda3_linux/envs, /home/alice/.conda/envs]
+        envs:
+          description: The environments conda would list (empty when O(gather_envs=false)).
+          returned: always
+          type: list
+          elements: dict
+          sample:
+            - {name: base, prefix: /nfs/cpkgs/anaconda3_linux, frozen: false, writable: false}
+            - {name: isis4.3.0, prefix: /nfs/cpkgs/anaconda3_linux/envs/isis4.3.0, frozen: true, writable: false}
+        share:
+          description: The share root's state.
+          returned: always
+          type: dict
+          sample:
+            {path: /nfs/cpkgs, exists: true, is_mount: true, mount_point: /nfs/cpkgs, fstype: nfs4, writable: false}
+"""
+
+import os
+import platform
+import pwd
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._facts import (
+    FactsCollector,
+    parse_bsd_mount,
+    parse_mountinfo,
+)
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import (
+    DEFAULT_SHARE_ROOT,
+    DEFAULT_TREE_NAMES,
+    CondaPaths,
+)
+
+
+def _mounts(module: AnsibleModule, system: str) -> list:
+    if system == "Linux":
+        try:
+            with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+                return parse_mountinfo(handle.read())
+        except OSError:
+            return []
+    mount = module.get_bin_path("mount", opt_dirs=["/sbin", "/usr/sbin"])
+    if not mount:
+        return []
+    rc, out, _err = module.run_command([mount])
+    return parse_bsd_mount(out) if rc == 0 else []
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "share_root": {"type": "path", "default": DEFAULT_SHARE_ROOT},
+            "tree_names": {"type": "dict", "default": dict(DEFAULT_TREE_NAMES)},
+            "root_prefix": {"type": "path"},
+            "conda_exe": {"type": "path"},
+            "user": {"type": "str"},
+            "gather_envs": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["user"]:
+        try:
+            home = pwd.getpwnam(params["user"]).pw_dir
+        except KeyError:
+            module.fail_json(msg=f"user: no such account {params['user']!r}")
+        environ = {}
+    else:
+        home = os.environ.get("HOME") or pwd.getpwuid(os.geteuid()).pw_dir
+        environ = dict(os.environ)
+    for key, value in params["tree_names"].items():
+        if not isinstance(value, str) or not value or "/" in value:
+            module.fail_json(msg=f"tree_names: {key!r} must map to a directory name, got {value!r}")
+    system = platform.system()
+    paths = CondaPaths(
+        system,
+        platform.machine(),
+        home,
+        environ=environ,
+        share_root=params["share_root"],
+        tree_names=params["tree_names"],
+        root_prefix=params["root_prefix"],
+        conda_exe=params["conda_exe"],
+    )
+    collector = FactsCollector(paths, _mounts(module, system), gather_envs=params["gather_envs"])
+    facts = collector.collect()
+    for warning in collector.warnings:
+        module.warn(warning)
+    module.exit_json(changed=False, ansible_facts={"conda": facts})
+
+
+if __name__ == "__main__":
+    main()

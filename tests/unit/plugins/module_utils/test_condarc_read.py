@@ -1,0 +1,76 @@
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_read import CondarcSyntaxError, parse_condarc
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", {}),
+        ("---\nchannels:\n  - conda-forge\n  - defaults\n", {"channels": ["conda-forge", "defaults"]}),
+        ("channels:\n- conda-forge\n", {"channels": ["conda-forge"]}),
+        ("channels: [conda-forge, 'file:///srv/ch']\n", {"channels": ["conda-forge", "file:///srv/ch"]}),
+        (
+            "envs_dirs:\n  - /nfs/cpkgs/anaconda3_linux/envs  # shared\n",
+            {"envs_dirs": ["/nfs/cpkgs/anaconda3_linux/envs"]},
+        ),
+        (
+            "auto_update_conda: false\nnotify_outdated_conda: no\n",
+            {"auto_update_conda": False, "notify_outdated_conda": False},
+        ),
+        ("auto_stack: 1\n", {"auto_stack": 1}),
+        (
+            "proxy_servers:\n  http: http://proxy:3128\n  https: ~\n",
+            {"proxy_servers": {"http": "http://proxy:3128", "https": None}},
+        ),
+        ("custom_channels: {local: 'file:///srv'}\n", {"custom_channels": {"local": "file:///srv"}}),
+        (
+            'channel_alias: "https://example.org/#not-a-comment"\n',
+            {"channel_alias": "https://example.org/#not-a-comment"},
+        ),
+        ("changeps1: 'it''s'\n", {"changeps1": "it's"}),
+        ("pkgs_dirs:\n", {"pkgs_dirs": None}),
+        ("version: 1.10\n", {"version": "1.10"}),
+    ],
+)
+def test_parse(text: str, expected: dict) -> None:
+    data, final = parse_condarc(text)
+    assert data == expected
+    assert final == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "final"),
+    [
+        ("channels:  #!final\n  - a\n", {"channels"}),
+        ("#!final\nchannels: [a]\n", {"*"}),
+        ("channels: [a] #!final\nauto_stack: 1\n", {"channels"}),
+    ],
+)
+def test_final_markers(text: str, final: set) -> None:
+    assert parse_condarc(text)[1] == final
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
+        ("channels:\n  - a\n   b: c\n", 3, "unexpected indentation"),
+        ("- a\n", 1, "list item outside a list"),
+        ("channels: [a, [b]]\n", 1, "nested flow"),
+        ("channels: [a, b\n", 1, "must end on the same line"),
+        ("key: &anchor x\n", 1, "unsupported YAML construct"),
+        ("a:\n  b:\n    c: 1\n", 2, "deeper than one level"),
+        ("just text\n", 1, "expected 'key: value'"),
+        ("a: 'open\n", 1, "unterminated"),
+        ("a:\n\t- x\n", 2, "tabs"),
+    ],
+)
+def test_errors_name_the_line(text: str, line: int, reason: str) -> None:
+    with pytest.raises(CondarcSyntaxError) as info:
+        parse_condarc(text)
+    assert info.value.line == line
+    assert reason in str(info.value)

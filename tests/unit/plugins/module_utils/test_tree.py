@@ -1,0 +1,148 @@
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import (
+    CondaPaths,
+    conda_subdir,
+    conda_version,
+    merged_list,
+)
+
+
+@pytest.mark.parametrize(
+    ("system", "machine", "subdir"),
+    [
+        ("Linux", "x86_64", "linux-64"),
+        ("Linux", "aarch64", "linux-aarch64"),
+        ("Linux", "ppc64le", "linux-ppc64le"),
+        ("Darwin", "x86_64", "osx-64"),
+        ("Darwin", "arm64", "osx-arm64"),
+        ("SunOS", "i86pc", None),
+    ],
+)
+def test_subdir(system: str, machine: str, subdir: str | None) -> None:
+    assert conda_subdir(system, machine) == subdir
+
+
+@pytest.mark.parametrize(
+    ("system", "kwargs", "root"),
+    [
+        ("Linux", {}, "/nfs/cpkgs/anaconda3_linux"),
+        ("Darwin", {}, "/nfs/cpkgs/anaconda3_macOS"),
+        ("Linux", {"share_root": "/srv/share/"}, "/srv/share/anaconda3_linux"),
+        ("Darwin", {"tree_names": {"Darwin": "miniforge_mac"}}, "/nfs/cpkgs/miniforge_mac"),
+        ("Linux", {"root_prefix": "/usr/local/cpkgs/anaconda3_linux"}, "/usr/local/cpkgs/anaconda3_linux"),
+        ("Linux", {"conda_exe": "/opt/miniforge/bin/conda"}, "/opt/miniforge"),
+        ("Linux", {"conda_exe": "/opt/mf/condabin/conda", "root_prefix": "/opt/other"}, "/opt/other"),
+        ("FreeBSD", {}, None),
+    ],
+)
+def test_root_prefix_rules(system: str, kwargs: dict, root: str | None) -> None:
+    paths = CondaPaths(system, "x86_64", "/home/alice", **kwargs)
+    assert paths.root_prefix == root
+
+
+def test_trees_lists_every_os() -> None:
+    paths = CondaPaths("Linux", "x86_64", "/home/alice")
+    assert paths.trees == {"Darwin": "/nfs/cpkgs/anaconda3_macOS", "Linux": "/nfs/cpkgs/anaconda3_linux"}
+
+
+def _record(meta: Path, filename: str, name: str, version: str) -> None:
+    meta.mkdir(parents=True, exist_ok=True)
+    (meta / filename).write_text(json.dumps({"name": name, "version": version, "build": "0"}))
+
+
+def test_conda_version_reads_the_conda_record_only(tmp_path: Path) -> None:
+    meta = tmp_path / "conda-meta"
+    _record(meta, "conda-package-handling-2.4.0-pyh7900ff3_2.json", "conda-package-handling", "2.4.0")
+    _record(meta, "conda-libmamba-solver-25.4.0-pyhd8ed1ab_0.json", "conda-libmamba-solver", "25.4.0")
+    assert conda_version(str(tmp_path)) is None
+    _record(meta, "conda-26.7.1-py311h06a4308_0.json", "conda", "26.7.1")
+    assert conda_version(str(tmp_path)) == "26.7.1"
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "nfs" / "anaconda3_linux"
+    (root / "conda-meta").mkdir(parents=True)
+    (root / "bin").mkdir()
+    exe = root / "bin" / "conda"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    return root
+
+
+def test_conda_exe_found_in_tree(tree: Path, tmp_path: Path) -> None:
+    paths = CondaPaths("Linux", "x86_64", str(tmp_path / "home"), share_root=str(tree.parent))
+    assert paths.installed
+    assert paths.conda_exe == str(tree / "bin" / "conda")
+    (tree / "bin" / "conda").unlink()
+    assert paths.conda_exe is None
+
+
+def test_envs_dirs_order_follows_writability(tree: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    paths = CondaPaths("Linux", "x86_64", str(home), share_root=str(tree.parent))
+    writable = [str(tree / "envs"), str(home / ".conda" / "envs")]
+    if os.geteuid() == 0:
+        assert paths.envs_dirs([]) == writable  # root may write anything
+    tree.joinpath("conda-meta").chmod(0o555)
+    try:
+        if os.geteuid() != 0:
+            assert paths.envs_dirs([]) == list(reversed(writable))
+    finally:
+        tree.joinpath("conda-meta").chmod(0o755)
+
+
+def test_envs_dirs_merges_files_env_var_and_expands(tree: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".condarc").write_text("envs_dirs:\n  - ~/my-envs\n  - $SCRATCH/envs\n")
+    (tree / ".condarc").write_text("envs_dirs: [/nfs/cpkgs/anaconda3_linux/envs]\n")
+    paths = CondaPaths(
+        "Linux",
+        "x86_64",
+        str(home),
+        environ={"SCRATCH": "/scratch/alice", "CONDA_ENVS_DIRS": "/first"},
+        share_root=str(tree.parent),
+    )
+    dirs = paths.envs_dirs()
+    # env var first, then the user's file (higher priority), then the tree's, then the defaults
+    assert dirs[:4] == ["/first", str(home / "my-envs"), "/scratch/alice/envs", "/nfs/cpkgs/anaconda3_linux/envs"]
+    assert str(home / ".conda" / "envs") in dirs[4:]
+    assert len(dirs) == len(set(dirs))
+
+
+@pytest.mark.parametrize(
+    ("finals", "expected"),
+    [
+        ([set(), set()], ["user", "system"]),
+        ([{"envs_dirs"}, set()], ["system"]),  # the system file's #!final wins over the user's file
+        ([{"*"}, set()], ["system"]),
+        ([set(), {"envs_dirs"}], ["user", "system"]),
+    ],
+)
+def test_merged_list_honours_final(finals: list, expected: list) -> None:
+    files = [
+        ("/tree/.condarc", {"envs_dirs": ["system"]}, finals[0]),
+        ("/home/.condarc", {"envs_dirs": ["user"]}, finals[1]),
+    ]
+    assert merged_list(files, "envs_dirs") == expected
+
+
+def test_unreadable_condarc_is_reported_not_fatal(tree: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".condarc").write_text("channels:\n  - a\n   bad: indent\n")
+    paths = CondaPaths("Linux", "x86_64", str(home), share_root=str(tree.parent))
+    files, problems = paths.condarc_files()
+    assert files == []
+    assert len(problems) == 1
+    assert ".condarc: line 3" in problems[0]
