@@ -11,7 +11,7 @@ and what people commonly write by hand:
 * ``key: scalar`` with plain, single- or double-quoted scalars, YAML 1.1 booleans, integers and nulls;
 * ``key:`` followed by a block sequence (``- item``, indented or not) or a one-level block mapping;
 * flow sequences ``[a, b]`` and flow mappings ``{a: b}`` of scalars;
-* comments, including conda's ``#!final`` markers (reported, since they change how files merge).
+* comments, including conda's per-key ``#!final`` markers (reported, since they change how files merge).
 
 Anything else raises :class:`CondarcSyntaxError` with the line number, so callers can say which file and
 line they could not read instead of guessing.
@@ -36,7 +36,11 @@ _BOOLS = {
 _NULLS = {"", "~", "null"}
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 _KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)\s*:(?:\s+(.*))?$")
-_FINAL = re.compile(r"#!final\s*$")
+
+
+def _is_final_comment(comment: str) -> bool:
+    """conda's rule (``ParameterFlag.from_string``): the whole comment, stripped of ``#`` and ``!``, is ``final``."""
+    return comment.strip().strip("!#") == "final"
 
 
 class CondarcSyntaxError(ValueError):
@@ -147,8 +151,6 @@ class _Reader:
         if raw.strip() == "---" and not self.data:
             return
         if raw.lstrip().startswith("#"):
-            if _FINAL.match(raw.strip()) and not raw.startswith((" ", "\t")):
-                self.final.add("*")
             return
         line = _strip_comment(raw)
         if not line.strip():
@@ -164,7 +166,7 @@ class _Reader:
         if not match:
             raise CondarcSyntaxError(lineno, f"expected 'key: value', got {stripped!r}")
         if indent == 0:
-            self._top_key(lineno, match.group(1), match.group(2), bool(_FINAL.search(raw)))
+            self._top_key(lineno, match.group(1), match.group(2), _is_final_comment(raw[len(line) :]))
         else:
             self._nested_key(lineno, match.group(1), match.group(2))
 
@@ -202,8 +204,7 @@ class _Reader:
 def parse_condarc(text: str) -> tuple[dict[str, object], set[str]]:
     """Parse ``.condarc`` text; return ``(data, final_keys)``.
 
-    ``final_keys`` holds the keys marked ``#!final``; the special name ``"*"`` means the whole file was
-    marked (a ``#!final`` line on its own).
+    ``final_keys`` holds the keys marked ``#!final`` (a comment ending the key's line, as conda reads it).
     """
     reader = _Reader()
     for lineno, raw in enumerate(text.splitlines(), start=1):

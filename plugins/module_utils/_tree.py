@@ -14,6 +14,8 @@ from __future__ import annotations
 import glob
 import json
 import os
+import platform
+import pwd
 import re
 from typing import Dict, Set, Tuple
 
@@ -27,7 +29,10 @@ __all__ = [
     "conda_version",
     "condarc_search_path",
     "merged_list",
+    "paths_from_params",
     "read_condarc_files",
+    "tree_argument_spec",
+    "tree_names_error",
 ]
 
 DEFAULT_SHARE_ROOT = "/nfs/cpkgs"
@@ -48,6 +53,24 @@ _SUBDIRS = {
 }
 
 _CONDA_RECORD = re.compile(r"^conda-[0-9][^-]*-[^-]+\.json$")
+
+
+def tree_argument_spec() -> dict:
+    """The module options that pick a tree (documented by the ``cpkgs.conda.tree`` doc fragment)."""
+    return {
+        "share_root": {"type": "path", "default": DEFAULT_SHARE_ROOT},
+        "tree_names": {"type": "dict", "default": dict(DEFAULT_TREE_NAMES)},
+        "root_prefix": {"type": "path"},
+        "conda_exe": {"type": "path"},
+    }
+
+
+def tree_names_error(tree_names: dict) -> str | None:
+    """An error message naming the bad entry of a ``tree_names`` option, or None when it is fine."""
+    for key, value in tree_names.items():
+        if not isinstance(value, str) or not value or "/" in value or value in (".", ".."):
+            return f"tree_names: {key!r} must map to a directory name, got {value!r}"
+    return None
 
 
 def conda_subdir(system: str, machine: str) -> str | None:
@@ -96,7 +119,7 @@ def condarc_search_path(root_prefix: str, home: str, environ: dict[str, str]) ->
     return paths
 
 
-CondarcFile = Tuple[str, Dict[str, object], Set[str]]  # (path, data, keys marked #!final; "*" = the whole file)
+CondarcFile = Tuple[str, Dict[str, object], Set[str]]  # (path, data, keys marked #!final)
 
 
 def read_condarc_files(paths: list[str]) -> tuple[list[CondarcFile], list[str]]:
@@ -136,7 +159,7 @@ def merged_list(files: list[CondarcFile], key: str) -> list[str]:
     relevant: list[CondarcFile] = []
     for item in files:
         relevant.append(item)
-        if key in item[2] or "*" in item[2]:
+        if key in item[2]:
             break
     merged: list[str] = []
     for _path, data, _final in reversed(relevant):
@@ -281,3 +304,34 @@ class CondaPaths:
             if path not in result:
                 result.append(path)
         return result
+
+
+def paths_from_params(params: dict, user: str | None = None) -> CondaPaths:
+    """The :class:`CondaPaths` of this host for a module's tree options (see :func:`tree_argument_spec`).
+
+    With ``user`` the user scope is that account's home and no environment variables are used (they would
+    be the connecting account's); without it, the running account's ``HOME`` and environment.
+    Raises ``ValueError`` with a message that names the bad parameter.
+    """
+    error = tree_names_error(params["tree_names"])
+    if error:
+        raise ValueError(error)
+    if user:
+        try:
+            home = pwd.getpwnam(user).pw_dir
+        except KeyError:
+            raise ValueError(f"user: no such account {user!r}") from None
+        environ: dict[str, str] = {}
+    else:
+        home = os.environ.get("HOME") or pwd.getpwuid(os.geteuid()).pw_dir
+        environ = dict(os.environ)
+    return CondaPaths(
+        platform.system(),
+        platform.machine(),
+        home,
+        environ=environ,
+        share_root=params["share_root"],
+        tree_names=params["tree_names"],
+        root_prefix=params["root_prefix"],
+        conda_exe=params["conda_exe"],
+    )

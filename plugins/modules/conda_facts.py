@@ -20,25 +20,8 @@ author:
   - cpkgs.conda maintainers (@cpkgs)
 extends_documentation_fragment:
   - cpkgs.conda.attributes.FACTS
+  - cpkgs.conda.tree
 options:
-  share_root:
-    description: The directory that holds one tree per OS (the network share).
-    type: path
-    default: /nfs/cpkgs
-  tree_names:
-    description:
-      - Directory name of the tree for each OS under O(share_root), keyed by C(uname -s).
-      - Given keys replace the defaults; the others stay.
-    type: dict
-    default: {Linux: anaconda3_linux, Darwin: anaconda3_macOS}
-  root_prefix:
-    description:
-      - Use this tree instead of the one under O(share_root), for example the local copy on a cluster node.
-    type: path
-  conda_exe:
-    description:
-      - Use this conda executable; its tree (two levels up) is the root prefix unless O(root_prefix) is set.
-    type: path
   user:
     description:
       - Report the user scope (C(~/.condarc), C(~/.conda/envs), C(~/.conda/environments.txt)) of this account
@@ -189,10 +172,6 @@ ansible_facts:
             {path: /nfs/cpkgs, exists: true, is_mount: true, mount_point: /nfs/cpkgs, fstype: nfs4, writable: false}
 """
 
-import os
-import platform
-import pwd
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.cpkgs.conda.plugins.module_utils._facts import (
@@ -200,11 +179,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._facts import (
     parse_bsd_mount,
     parse_mountinfo,
 )
-from ansible_collections.cpkgs.conda.plugins.module_utils._tree import (
-    DEFAULT_SHARE_ROOT,
-    DEFAULT_TREE_NAMES,
-    CondaPaths,
-)
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params, tree_argument_spec
 
 
 def _mounts(module: AnsibleModule, system: str) -> list:
@@ -223,40 +198,19 @@ def _mounts(module: AnsibleModule, system: str) -> list:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "share_root": {"type": "path", "default": DEFAULT_SHARE_ROOT},
-            "tree_names": {"type": "dict", "default": dict(DEFAULT_TREE_NAMES)},
-            "root_prefix": {"type": "path"},
-            "conda_exe": {"type": "path"},
-            "user": {"type": "str"},
-            "gather_envs": {"type": "bool", "default": True},
-        },
+        argument_spec=dict(
+            tree_argument_spec(),
+            user={"type": "str"},
+            gather_envs={"type": "bool", "default": True},
+        ),
         supports_check_mode=True,
     )
     params = module.params
-    if params["user"]:
-        try:
-            home = pwd.getpwnam(params["user"]).pw_dir
-        except KeyError:
-            module.fail_json(msg=f"user: no such account {params['user']!r}")
-        environ = {}
-    else:
-        home = os.environ.get("HOME") or pwd.getpwuid(os.geteuid()).pw_dir
-        environ = dict(os.environ)
-    for key, value in params["tree_names"].items():
-        if not isinstance(value, str) or not value or "/" in value:
-            module.fail_json(msg=f"tree_names: {key!r} must map to a directory name, got {value!r}")
-    system = platform.system()
-    paths = CondaPaths(
-        system,
-        platform.machine(),
-        home,
-        environ=environ,
-        share_root=params["share_root"],
-        tree_names=params["tree_names"],
-        root_prefix=params["root_prefix"],
-        conda_exe=params["conda_exe"],
-    )
+    try:
+        paths = paths_from_params(params, params["user"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    system = paths.system
     collector = FactsCollector(paths, _mounts(module, system), gather_envs=params["gather_envs"])
     facts = collector.collect()
     for warning in collector.warnings:

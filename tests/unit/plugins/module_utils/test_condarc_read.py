@@ -47,8 +47,9 @@ def test_parse(text: str, expected: dict) -> None:
     ("text", "final"),
     [
         ("channels:  #!final\n  - a\n", {"channels"}),
-        ("#!final\nchannels: [a]\n", {"*"}),
+        ("#!final\nchannels: [a]\n", set()),  # conda reads #!final per key only
         ("channels: [a] #!final\nauto_stack: 1\n", {"channels"}),
+        ("channels: [a] # site channels #!final\n", set()),  # conda wants the marker as the whole comment
     ],
 )
 def test_final_markers(text: str, final: set) -> None:

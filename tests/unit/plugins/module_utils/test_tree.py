@@ -125,7 +125,6 @@ def test_envs_dirs_merges_files_env_var_and_expands(tree: Path, tmp_path: Path) 
     [
         ([set(), set()], ["user", "system"]),
         ([{"envs_dirs"}, set()], ["system"]),  # the system file's #!final wins over the user's file
-        ([{"*"}, set()], ["system"]),
         ([set(), {"envs_dirs"}], ["user", "system"]),
     ],
 )

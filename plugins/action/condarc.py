@@ -1,0 +1,90 @@
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of ``cpkgs.conda.condarc``: the YAML is edited on the controller.
+
+1. Validate the options and the settings here, before anything runs on the host.
+2. Run the module once to find the file (by scope) and read it.
+3. Edit the text with ruamel.yaml (comments and order kept); no change means no write.
+4. Outside check mode, run the module again with the new text; it writes atomically, and only if the
+   file is still what was read in step 2.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.basic import FILE_COMMON_ARGUMENTS
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.cpkgs.conda.plugins.modules.condarc import argument_spec
+from ansible_collections.cpkgs.conda.plugins.plugin_utils._condarc_edit import (
+    HAS_RUAMEL,
+    CondarcDocument,
+    CondarcEditError,
+    normalize_settings,
+)
+
+_MODULE = "cpkgs.conda.condarc"
+_ONE_KEY = ("key", "value", "state", "list_mode", "final")
+
+
+class ActionModule(ActionBase):
+    """Edit one ``.condarc`` on the controller, read and write it on the host."""
+
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        spec = dict(argument_spec(), **FILE_COMMON_ARGUMENTS)
+        _validation, args = self.validate_argument_spec(
+            argument_spec=spec,
+            mutually_exclusive=[("scope", "path"), ("key", "settings")],
+            required_one_of=[("scope", "path"), ("key", "settings")],
+        )
+        if not HAS_RUAMEL:
+            raise AnsibleActionFail("cpkgs.conda.condarc needs the Python package ruamel.yaml on the controller")
+        try:
+            settings = normalize_settings({name: args.get(name) for name in _ONE_KEY}, args.get("settings"))
+        except CondarcEditError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+
+        module_args = {k: v for k, v in self._task.args.items() if k not in ("_content", "_expected_sha1")}
+        read = self._execute_module(_MODULE, module_args=module_args, task_vars=task_vars)
+        if read.get("failed"):
+            return dict(result, **read)
+        path = read["path"]
+        try:
+            document = CondarcDocument(read["content"], path)
+            changes = document.apply(settings)
+        except CondarcEditError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        new_text = document.dump()
+        unknown = document.unknown_keys(settings)
+        if unknown:
+            result["warnings"] = [
+                f"{path}: key(s) {', '.join(unknown)} are not among the conda keys this module knows; "
+                "written as given (conda plugins add keys of their own)"
+            ]
+        result.update(path=path, changes=changes, values={s.key: document.value(s.key) for s in settings})
+        creating = not read["exists"] and bool(changes)
+        result["changed"] = bool(changes) or read["attributes_differ"]
+        if self._task.diff and changes:
+            result["diff"] = {
+                "before": read["content"],
+                "after": new_text,
+                "before_header": path if read["exists"] else f"{path} (absent)",
+                "after_header": path,
+            }
+        if creating and not read["directory_exists"]:
+            if not self._task.check_mode:
+                raise AnsibleActionFail(f"cannot create {path}: its directory does not exist")
+            result.setdefault("warnings", []).append(f"{path}: its directory does not exist yet")
+        if not result["changed"] or self._task.check_mode:
+            return result
+        write_args = dict(module_args, _content=new_text, _expected_sha1=read["sha1"])
+        written = self._execute_module(_MODULE, module_args=write_args, task_vars=task_vars)
+        if written.get("failed"):
+            return dict(result, **written)
+        if "backup_file" in written:
+            result["backup_file"] = written["backup_file"]
+        return result

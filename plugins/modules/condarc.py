@@ -1,0 +1,388 @@
+#!/usr/bin/python
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: condarc
+short_description: Manage keys of one conda configuration file (.condarc)
+version_added: 0.1.0
+description:
+  - Sets, changes or removes keys of one C(.condarc) and keeps every key, comment and the order of what it
+    does not manage.
+  - The file is the tree's (O(scope=system)), a user's C(~/.condarc) (O(scope=user)), an environment's
+    C(PREFIX/.condarc) (O(scope=env)) or any O(path).
+  - Scalars are set or removed; lists are changed with O(list_mode) (C(exact), C(add), C(prepend),
+    C(remove)); conda's C(#!final) marker is added or removed per key.
+  - The YAML is parsed and written on the controller (an action plugin; it needs the Python package
+    C(ruamel.yaml) there), so managed nodes need only the Python standard library. The file is replaced
+    atomically.
+  - Values of the keys conda documents are checked against conda's types (for example C(channels) is a list of
+    strings, C(auto_update_conda) a boolean, C(channel_priority) one of C(strict), C(flexible), C(disabled)).
+    Other keys are written as given, with a warning, since conda plugins add keys of their own.
+author:
+  - cpkgs.conda maintainers (@cpkgs)
+extends_documentation_fragment:
+  - cpkgs.conda.attributes
+  - cpkgs.conda.tree
+  - ansible.builtin.files
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+  action:
+    support: full
+    description: The YAML is edited by an action plugin on the controller.
+options:
+  scope:
+    description:
+      - Which C(.condarc) to manage. V(system) is the tree's C(ROOT/.condarc), V(user) a user's C(~/.condarc),
+        V(env) the C(.condarc) inside one environment.
+      - Exactly one of O(scope) and O(path) is required.
+    type: str
+    choices: [system, user, env]
+  path:
+    description: Manage this file instead of a scope's file.
+    type: path
+  user:
+    description:
+      - With O(scope=user), whose C(~/.condarc); defaults to the account the module runs as.
+      - With O(scope=user) the file is owned by this user unless O(owner) says otherwise.
+    type: str
+  env:
+    description:
+      - With O(scope=env), the environment, by name (looked up in the tree's C(envs_dirs)) or by prefix (a path).
+    type: str
+  key:
+    description:
+      - The one key to manage. Use O(settings) for several keys in one task.
+      - Mutually exclusive with O(settings).
+    type: str
+  value:
+    description:
+      - The key's value (with O(key)). A list for list keys (a single string is taken as a one-item list), a
+        mapping for mapping keys, a scalar otherwise.
+      - Required with O(state=present).
+    type: raw
+  state:
+    description: V(absent) removes the key (with O(key)).
+    type: str
+    choices: [present, absent]
+    default: present
+  list_mode:
+    description:
+      - How a list value changes the key's list (with O(key)).
+      - V(exact) makes the list equal to O(value); V(add) appends the missing items; V(prepend) puts the items
+        first, in the given order (moving them if they are further down); V(remove) takes the items out.
+      - For mapping keys, V(add) merges the given entries into the mapping and V(exact) replaces it.
+    type: str
+    choices: [exact, add, prepend, remove]
+    default: exact
+  final:
+    description:
+      - Mark the key C(#!final) (V(true)) so files conda reads later cannot override it, or remove the mark
+        (V(false)). Unset leaves the mark as it is.
+      - conda reads the mark only when it is the whole comment on the key's line, so marking a key replaces
+        a comment there.
+    type: bool
+  settings:
+    description: Several keys in one task; each item takes the options O(key) to O(final).
+    type: list
+    elements: dict
+    suboptions:
+      key:
+        description: The key.
+        type: str
+        required: true
+      value:
+        description: As O(value).
+        type: raw
+      state:
+        description: As O(state).
+        type: str
+        choices: [present, absent]
+        default: present
+      list_mode:
+        description: As O(list_mode).
+        type: str
+        choices: [exact, add, prepend, remove]
+        default: exact
+      final:
+        description: As O(final).
+        type: bool
+  backup:
+    description: Keep a copy of the file as it was, with a timestamp in its name, before changing it.
+    type: bool
+    default: false
+  _content:
+    description: Internal, set by the action plugin (the new text of the file). Do not set it.
+    type: str
+  _expected_sha1:
+    description: Internal, set by the action plugin (the SHA-1 of the text the edit started from). Do not set it.
+    type: str
+notes:
+  - An existing file that is not valid YAML is left byte-identical and the task fails naming the file and line.
+  - When nothing changes the file is not written, so its formatting stays as it is. When something changes,
+    the file is written by ruamel.yaml, which keeps comments and order but may re-indent lists of keys it
+    does not manage to the file's main indentation.
+  - Missing directories are not created; with O(scope=system) in check mode on a host whose tree is not
+    installed yet, the task reports the file it would create.
+requirements:
+  - ruamel.yaml on the controller
+seealso:
+  - module: cpkgs.conda.conda_facts
+  - name: conda's .condarc reference
+    description: The keys conda reads and their types.
+    link: https://docs.conda.io/projects/conda/en/latest/configuration.html
+"""
+
+EXAMPLES = r"""
+- name: Shared tree defaults, channels fixed for everybody
+  cpkgs.conda.condarc:
+    scope: system
+    settings:
+      - key: channels
+        value: [conda-forge]
+        final: true
+      - key: pkgs_dirs
+        value: [/var/cache/conda/pkgs]
+      - key: auto_update_conda
+        value: false
+      - key: notify_outdated_conda
+        value: false
+
+- name: Give alice's own conda the shared environments
+  cpkgs.conda.condarc:
+    scope: user
+    user: alice
+    key: envs_dirs
+    value: /nfs/cpkgs/anaconda3_linux/envs
+    list_mode: add
+
+- name: Take them away again to reproduce a user's solver problem
+  cpkgs.conda.condarc:
+    scope: user
+    user: alice
+    key: envs_dirs
+    value: /nfs/cpkgs/anaconda3_linux/envs
+    list_mode: remove
+
+- name: Channels of one release environment
+  cpkgs.conda.condarc:
+    scope: env
+    env: isis4.3.0
+    key: channels
+    value: [usgs-astrogeology, conda-forge]
+
+- name: Remove a key
+  cpkgs.conda.condarc:
+    path: /etc/conda/.condarc
+    key: proxy_servers
+    state: absent
+"""
+
+RETURN = r"""
+path:
+  description: The file managed.
+  returned: always
+  type: str
+  sample: /nfs/cpkgs/anaconda3_linux/.condarc
+changes:
+  description: What changed (or would change in check mode), one line per key.
+  returned: always
+  type: list
+  elements: str
+  sample: ["channels: ['defaults'] -> ['conda-forge']", "channels: marked #!final"]
+values:
+  description: The managed keys' values after the task (as they would be, in check mode).
+  returned: success
+  type: dict
+  sample: {channels: [conda-forge], auto_update_conda: false}
+backup_file:
+  description: Where the copy of the previous file is, when O(backup=true) and the file changed.
+  returned: changed and O(backup=true)
+  type: str
+  sample: /home/alice/.condarc.12345.2026-11-21@10:00:00~
+"""
+
+import hashlib
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params, tree_argument_spec
+
+
+def argument_spec() -> dict:
+    """The options, also used by the action plugin to validate them on the controller."""
+    setting = {
+        "key": {"type": "str", "required": True, "no_log": False},
+        "value": {"type": "raw"},
+        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        "list_mode": {"type": "str", "choices": ["exact", "add", "prepend", "remove"], "default": "exact"},
+        "final": {"type": "bool"},
+    }
+    return dict(
+        tree_argument_spec(),
+        scope={"type": "str", "choices": ["system", "user", "env"]},
+        path={"type": "path"},
+        user={"type": "str"},
+        env={"type": "str"},
+        key={"type": "str", "no_log": False},
+        value={"type": "raw"},
+        state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+        list_mode={"type": "str", "choices": ["exact", "add", "prepend", "remove"], "default": "exact"},
+        final={"type": "bool"},
+        settings={"type": "list", "elements": "dict", "options": setting},
+        backup={"type": "bool", "default": False},
+        # Internal, set by the action plugin: the new text, and the sha1 of the text it was computed from.
+        _content={"type": "str"},
+        _expected_sha1={"type": "str"},
+    )
+
+
+def resolve_path(params: dict) -> str:
+    """The file a task manages; raises ValueError naming the parameter when it cannot be found."""
+    if params["path"]:
+        return params["path"]
+    scope = params["scope"]
+    if scope == "user":
+        return os.path.join(paths_from_params(params, params["user"]).home, ".condarc")
+    paths = paths_from_params(params)
+    if paths.root_prefix is None:
+        raise ValueError(f"scope={scope}: no tree for this OS ({paths.system}) in tree_names")
+    if scope == "system":
+        return os.path.join(paths.root_prefix, ".condarc")
+    env = params["env"]
+    if not env:
+        raise ValueError("env: required with scope=env (an environment name or prefix)")
+    if "/" in env:
+        prefix = os.path.normpath(env)
+    else:
+        prefix = next(
+            (os.path.join(d, env) for d in paths.envs_dirs() if os.path.isdir(os.path.join(d, env, "conda-meta"))),
+            "",
+        )
+        if not prefix:
+            raise ValueError(f"env: no environment named {env!r} in envs_dirs {paths.envs_dirs()}")
+    if not os.path.isdir(os.path.join(prefix, "conda-meta")):
+        raise ValueError(f"env: {prefix!r} is not a conda environment (no conda-meta)")
+    return os.path.join(prefix, ".condarc")
+
+
+def _sha1(data: bytes | None) -> str:
+    return "" if data is None else hashlib.sha1(data).hexdigest()  # noqa: S324 - a change check, not security
+
+
+class CondarcFile:
+    """Reads the file for the action plugin, and later writes its new text atomically."""
+
+    def __init__(self, module: AnsibleModule, path: str) -> None:
+        self.module = module
+        self.path = path
+
+    def read(self) -> bytes | None:
+        try:
+            with open(self.path, "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self.module.fail_json(msg=f"cannot read {self.path}: {to_native(exc.strerror or exc)}", path=self.path)
+        return None
+
+    def file_args(self) -> dict:
+        args = self.module.load_file_common_arguments(self.module.params, path=self.path)
+        if self.module.params["scope"] == "user" and args.get("owner") is None:
+            args["owner"] = self.module.params["user"]
+        return args
+
+    def attributes_differ(self) -> bool:
+        """Whether owner/group/mode would change (asked in check mode, so nothing is touched)."""
+        if not os.path.exists(self.path):
+            return False
+        saved = self.module.check_mode
+        self.module.check_mode = True
+        try:
+            return self.module.set_fs_attributes_if_different(self.file_args(), False)
+        finally:
+            self.module.check_mode = saved
+
+    def write(self, content: str, expected_sha1: str) -> dict:
+        """Replace the file with ``content`` unless it changed since it was read; then set its attributes."""
+        current = self.read()
+        result: dict = {"path": self.path, "changed": False}
+        if _sha1(current) != expected_sha1:
+            self.module.fail_json(
+                msg=f"{self.path} changed while this task ran (expected sha1 {expected_sha1 or 'no file'}); "
+                "run the task again",
+                path=self.path,
+            )
+        data = to_bytes(content)
+        if current != data:
+            directory = os.path.dirname(self.path) or "."
+            if not os.path.isdir(directory):
+                self.module.fail_json(msg=f"directory {directory} does not exist (for {self.path})", path=self.path)
+            if current is not None and self.module.params["backup"]:
+                result["backup_file"] = self.module.backup_local(self.path)
+            fd, tmp = tempfile.mkstemp(prefix=".condarc.", dir=directory)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                if current is None:
+                    os.chmod(tmp, 0o644 & ~_umask())
+                self.module.atomic_move(tmp, self.path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            result["changed"] = True
+        result["changed"] = self.module.set_fs_attributes_if_different(self.file_args(), result["changed"])
+        return result
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=[("scope", "path"), ("key", "settings")],
+        required_one_of=[("scope", "path"), ("key", "settings")],
+        add_file_common_args=True,
+        supports_check_mode=True,
+    )
+    try:
+        path = resolve_path(module.params)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    target = CondarcFile(module, path)
+    if module.params["_content"] is None:
+        # First call of the action plugin: report the file as it is.
+        data = target.read()
+        module.exit_json(
+            changed=False,
+            path=path,
+            exists=data is not None,
+            directory_exists=os.path.isdir(os.path.dirname(path)),
+            content=to_native(data or b"", errors="surrogate_or_strict"),
+            sha1=_sha1(data),
+            attributes_differ=target.attributes_differ(),
+        )
+    if module.check_mode:
+        module.exit_json(changed=True, path=path)
+    module.exit_json(**target.write(module.params["_content"], module.params["_expected_sha1"] or ""))
+
+
+if __name__ == "__main__":
+    main()

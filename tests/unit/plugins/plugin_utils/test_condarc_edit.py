@@ -1,0 +1,178 @@
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_read import parse_condarc
+from ansible_collections.cpkgs.conda.plugins.plugin_utils._condarc_edit import (
+    CondarcDocument,
+    CondarcEditError,
+    normalize_settings,
+)
+
+HAND_WRITTEN = """\
+# written by hand, keep this comment
+channels:
+  - defaults   # the old default
+  - bioconda
+ssl_verify: true  # site proxy
+envs_dirs:
+  - /nfs/cpkgs/anaconda3_linux/envs
+"""
+
+
+def _apply(text: str, *settings: dict) -> tuple[CondarcDocument, list[str], str]:
+    doc = CondarcDocument(text, "/x/.condarc")
+    changes = doc.apply(normalize_settings(None, list(settings)))
+    return doc, changes, doc.dump()
+
+
+@pytest.mark.parametrize(
+    ("mode", "value", "expected"),
+    [
+        ("exact", ["conda-forge"], ["conda-forge"]),
+        ("add", ["conda-forge", "bioconda"], ["defaults", "bioconda", "conda-forge"]),
+        ("prepend", ["conda-forge", "bioconda"], ["conda-forge", "bioconda", "defaults"]),
+        ("remove", ["defaults", "not-there"], ["bioconda"]),
+    ],
+)
+def test_list_modes_and_idempotence(mode: str, value: list, expected: list) -> None:
+    setting = {"key": "channels", "value": value, "list_mode": mode}
+    doc, changes, text = _apply(HAND_WRITTEN, setting)
+    assert doc.value("channels") == expected
+    assert changes
+    assert "# written by hand, keep this comment" in text
+    assert "ssl_verify: true  # site proxy" in text
+    assert parse_condarc(text)[0]["envs_dirs"] == ["/nfs/cpkgs/anaconda3_linux/envs"]
+    # the second run changes nothing and returns the text untouched
+    again, changes2, text2 = _apply(text, setting)
+    assert changes2 == []
+    assert text2 == text
+    assert again.value("channels") == expected
+
+
+def test_comment_of_a_kept_item_survives() -> None:
+    _doc, _changes, text = _apply(HAND_WRITTEN, {"key": "channels", "value": ["x"], "list_mode": "prepend"})
+    assert "- defaults   # the old default" in text
+
+
+def test_no_change_keeps_the_exact_text() -> None:
+    odd = "channels:\n- defaults\nssl_verify:   true\n"
+    doc, changes, text = _apply(odd, {"key": "channels", "value": ["defaults"]}, {"key": "ssl_verify", "value": True})
+    assert changes == []
+    assert text == odd
+    assert doc.value("ssl_verify") is True
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ({"key": "auto_update_conda", "value": False}, {"auto_update_conda": False}),
+        ({"key": "channel_priority", "value": "strict"}, {"channel_priority": "strict"}),
+        ({"key": "auto_stack", "value": 1}, {"auto_stack": 1}),
+        ({"key": "ssl_verify", "state": "absent"}, {}),
+        ({"key": "proxy_servers", "value": {"http": "http://p:3128"}}, {"proxy_servers": {"http": "http://p:3128"}}),
+        ({"key": "channels", "value": "conda-forge"}, {"channels": ["conda-forge"]}),  # a string is a one-item list
+    ],
+)
+def test_scalars_maps_and_absent(setting: dict, expected: dict) -> None:
+    _doc, changes, text = _apply("ssl_verify: false\n", setting)
+    data = parse_condarc(text)[0]
+    for key, value in expected.items():
+        assert data[key] == value
+    if setting.get("state") == "absent":
+        assert "ssl_verify" not in data
+    assert changes
+
+
+def test_map_add_merges() -> None:
+    text = "proxy_servers:\n  http: http://a:1\n"
+    doc, _changes, _text = _apply(text, {"key": "proxy_servers", "value": {"https": "http://b:2"}, "list_mode": "add"})
+    assert doc.value("proxy_servers") == {"http": "http://a:1", "https": "http://b:2"}
+
+
+def test_final_marker_added_read_by_conda_rules_and_removed() -> None:
+    doc, changes, text = _apply(HAND_WRITTEN, {"key": "channels", "value": ["conda-forge"], "final": True})
+    assert "channels: marked #!final" in changes
+    assert parse_condarc(text)[1] == {"channels"}
+    assert doc.is_final("channels")
+    _doc2, changes2, text2 = _apply(text, {"key": "channels", "value": ["conda-forge"], "final": True})
+    assert changes2 == []
+    _doc3, changes3, text3 = _apply(text2, {"key": "channels", "value": ["conda-forge"], "final": False})
+    assert changes3 == ["channels: unmarked #!final"]
+    assert parse_condarc(text3)[1] == set()
+
+
+def test_final_on_a_scalar_key() -> None:
+    _doc, _changes, text = _apply("", {"key": "auto_update_conda", "value": False, "final": True})
+    assert text == "auto_update_conda: false  #!final\n"
+    assert parse_condarc(text) == ({"auto_update_conda": False}, {"auto_update_conda"})
+
+
+def test_empty_file_and_removing_the_last_key() -> None:
+    _doc, changes, text = _apply("", {"key": "channels", "value": ["conda-forge"]})
+    assert text == "channels:\n  - conda-forge\n"
+    assert changes == ["channels: set to ['conda-forge']"]
+    _doc, _changes, text = _apply(text, {"key": "channels", "state": "absent"})
+    assert text == ""
+
+
+@pytest.mark.parametrize(
+    ("single", "many", "message"),
+    [
+        (
+            None,
+            [{"key": "auto_stack", "value": "two"}],
+            "settings[0].value: 'auto_stack' must be an integer, got 'two'",
+        ),
+        (None, [{"key": "channels", "value": [1, 2]}], "settings[0].value: 'channels' must be a list of strings"),
+        (None, [{"key": "auto_update_conda", "value": "no"}], "'auto_update_conda' must be a boolean, got 'no'"),
+        (None, [{"key": "channel_priority", "value": "high"}], "must be one of strict, flexible, disabled"),
+        (None, [{"key": "solver", "value": "mamba"}], "must be one of classic, libmamba, rattler"),
+        (
+            None,
+            [{"key": "auto_update_conda", "value": True, "list_mode": "remove"}],
+            "list_mode: 'remove' needs a list key",
+        ),
+        (None, [{"key": "channels"}], "settings[0].value: required for 'channels' with state=present"),
+        (
+            None,
+            [{"key": "channels", "value": ["a"]}, {"key": "channels", "value": ["b"]}],
+            "settings[1].key: 'channels' is given twice",
+        ),
+        (None, [{"key": "bad key:", "value": 1}], "settings[0].key: not a .condarc key"),
+        (
+            None,
+            [{"key": "channels", "value": ["a"], "state": "gone"}],
+            "settings[0].state: must be one of present, absent",
+        ),
+        (None, ["channels"], "settings[0]: must be a mapping"),
+        ({"key": "auto_stack", "value": True}, None, "value: 'auto_stack' must be an integer, got True"),
+        ({"key": "channels", "value": ["a"]}, [{"key": "channels", "value": ["b"]}], "not both"),
+        (None, [], "give at least one key"),
+    ],
+)
+def test_bad_input_names_parameter_and_value(single: dict | None, many: list | None, message: str) -> None:
+    with pytest.raises(CondarcEditError, match=None) as info:
+        normalize_settings(single, many)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("channels: [a\nssl_verify: true\n", "/x/.condarc: line 2: not valid YAML"),
+        ("- just\n- a list\n", "/x/.condarc: the top level must be a mapping"),
+        ("key: 'unterminated\n", "/x/.condarc: line"),
+    ],
+)
+def test_invalid_file_is_refused_with_file_and_line(text: str, message: str) -> None:
+    with pytest.raises(CondarcEditError) as info:
+        CondarcDocument(text, "/x/.condarc")
+    assert message in str(info.value)
+
+
+def test_unknown_keys_are_reported() -> None:
+    settings = normalize_settings(None, [{"key": "my_plugin_key", "value": 3}, {"key": "channels", "value": ["a"]}])
+    assert CondarcDocument("").unknown_keys(settings) == ["my_plugin_key"]
