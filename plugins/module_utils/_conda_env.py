@@ -1,0 +1,495 @@
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The logic of ``cpkgs.conda.conda_env``: plan and apply the state of conda environments.
+
+Idempotence without a solver: when the module builds or changes an environment it records the normalized
+request (specs, channels, file hashes) and a fingerprint of the environment's package records in
+``PREFIX/conda-meta/cpkgs_conda_request`` (no ``.json`` suffix, so conda never reads it as a package
+record). On the next run, if the request and the fingerprint still match, the environment is unchanged and
+no conda process starts. Otherwise conda is asked (``--dry-run --json`` in check mode). ``state: latest``
+always asks conda.
+
+The fingerprint is the sorted list of ``conda-meta/*.json`` file names: a record's file name is the
+package's ``name-version-build``, so any package change (by this module, by hand, by another tool) changes
+it, while it costs one directory listing.
+
+conda runs with argv lists and ``--json``; its JSON error (``exception_name``, ``message``) becomes the
+error message. Standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from typing import Callable, Dict, List, Optional, Tuple
+
+__all__ = [
+    "REQUEST_FILE",
+    "CondaError",
+    "CondaRunner",
+    "EnvManager",
+    "EnvSpec",
+    "InputError",
+    "clean_environment",
+    "fingerprint",
+    "installed_packages",
+    "validate_name",
+]
+
+REQUEST_FILE = "cpkgs_conda_request"
+FROZEN_FILE = "frozen"  # CEP 22
+_RECORD_VERSION = 1
+# Variables that make conda act on another environment or chown files to the sudo caller (conda#7267).
+_DROP_VARS = ("CONDA_PREFIX", "CONDA_SHLVL", "CONDA_DEFAULT_ENV", "CONDA_PROMPT_MODIFIER", "CONDARC_ENV")
+_BAD_NAME = re.compile(r"[/\s:#]")
+_SPEC_NAME = re.compile(r"^\s*(?:[^:\s]+::)?([A-Za-z0-9_.\-]+)")
+
+RunCommand = Callable[..., Tuple[int, str, str]]
+
+
+class InputError(ValueError):
+    """Bad module input; the message names the parameter and the value."""
+
+
+class CondaError(Exception):
+    """conda failed; ``message`` names conda's exception and says what it said."""
+
+    def __init__(self, message: str, rc: int, cmd: List[str], details: Optional[dict] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.rc = rc
+        self.cmd = cmd
+        self.details = details or {}
+
+
+def clean_environment(environ: Dict[str, str]) -> Dict[str, str]:
+    """The environment to run conda in: no active environment, no ``SUDO_*`` (conda chowns to SUDO_UID)."""
+    return {
+        key: value
+        for key, value in environ.items()
+        if key not in _DROP_VARS and not key.startswith(("SUDO_", "CONDA_PREFIX_"))
+    }
+
+
+def validate_name(name: str, param: str = "name") -> None:
+    """Refuse environment names conda would refuse or that escape the envs directory."""
+    if not isinstance(name, str) or not name:
+        raise InputError(f"{param}: an environment name must not be empty, got {name!r}")
+    if _BAD_NAME.search(name) or name in (".", "..") or ".." in name.split(os.sep):
+        raise InputError(f"{param}: {name!r} is not a valid environment name (no '/', whitespace, ':', '#' or '..')")
+    if name.startswith("-"):
+        raise InputError(f"{param}: {name!r} must not start with '-'")
+    if name in ("base", "root"):
+        raise InputError(f"{param}: {name!r} is the tree itself; give prefix explicitly to manage it")
+
+
+def spec_name(spec: str) -> str:
+    """The package name of a match spec (``conda-forge::numpy>=1.2`` -> ``numpy``)."""
+    match = _SPEC_NAME.match(spec)
+    return match.group(1).lower() if match else spec.strip().lower()
+
+
+def fingerprint(prefix: str) -> str:
+    """A fingerprint of the environment's package set: the sorted names of ``conda-meta/*.json``."""
+    try:
+        names = sorted(name for name in os.listdir(os.path.join(prefix, "conda-meta")) if name.endswith(".json"))
+    except OSError:
+        return ""
+    return hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
+
+
+def installed_packages(prefix: str) -> List[dict]:
+    """``name``, ``version``, ``build``, ``channel`` of each package record, sorted by name."""
+    meta = os.path.join(prefix, "conda-meta")
+    packages = []
+    try:
+        names = sorted(os.listdir(meta))
+    except OSError:
+        return []
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(meta, name), encoding="utf-8") as handle:
+                record = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and "name" in record:
+            packages.append(
+                {
+                    "name": record.get("name"),
+                    "version": record.get("version"),
+                    "build": record.get("build") or record.get("build_string"),
+                    "channel": record.get("channel"),
+                    "url": record.get("url"),
+                }
+            )
+    return sorted(packages, key=lambda p: str(p["name"]))
+
+
+def _sha256_file(path: str, param: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except OSError as exc:
+        raise InputError(f"{param}: cannot read {path!r}: {exc.strerror or exc}") from None
+
+
+def read_lockfile(path: str) -> List[str]:
+    """The package URLs of an ``@EXPLICIT`` lockfile (``conda list --explicit`` output)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = [line.strip() for line in handle]
+    except OSError as exc:
+        raise InputError(f"lockfile: cannot read {path!r}: {exc.strerror or exc}") from None
+    if "@EXPLICIT" not in lines:
+        raise InputError(f"lockfile: {path!r} is not an explicit lockfile (no @EXPLICIT line)")
+    return [line.split("#", 1)[0] for line in lines if line and not line.startswith(("#", "@"))]
+
+
+class EnvSpec:
+    """One environment as requested: where, what and how."""
+
+    def __init__(self, params: dict, where: str = "") -> None:
+        self.where = where
+        self.name: Optional[str] = params.get("name")
+        self.prefix: Optional[str] = params.get("prefix")
+        self.specs: List[str] = [str(s) for s in params.get("specs") or []]
+        self.file: Optional[str] = params.get("file")
+        self.lockfile: Optional[str] = params.get("lockfile")
+        self.channels: List[str] = [str(c) for c in params.get("channels") or []]
+        self.override_channels: bool = bool(params.get("override_channels"))
+        self.offline: bool = bool(params.get("offline"))
+        self.state: str = params.get("state") or "present"
+        self.frozen: Optional[bool] = params.get("frozen")
+        self.prune: bool = bool(params.get("prune"))
+        self.validate()
+
+    def param(self, name: str) -> str:
+        return f"{self.where}.{name}" if self.where else name
+
+    def validate(self) -> None:
+        if bool(self.name) == bool(self.prefix):
+            raise InputError(f"{self.param('name')}: give exactly one of name and prefix")
+        if self.name is not None:
+            validate_name(self.name, self.param("name"))
+        if self.prefix is not None and not os.path.isabs(self.prefix):
+            raise InputError(f"{self.param('prefix')}: must be an absolute path, got {self.prefix!r}")
+        if self.state not in ("present", "latest", "absent"):
+            raise InputError(f"{self.param('state')}: must be present, latest or absent, got {self.state!r}")
+        sources = [n for n in ("specs", "file", "lockfile") if getattr(self, n)]
+        if len(sources) > 1:
+            raise InputError(
+                f"{self.param(sources[0])}: specs, file and lockfile are mutually exclusive, got {sources}"
+            )
+        if self.state != "absent" and not sources:
+            raise InputError(f"{self.param('specs')}: state={self.state} needs specs, file or lockfile")
+        if self.state == "latest" and self.lockfile:
+            raise InputError(f"{self.param('state')}: latest makes no sense with a lockfile (it pins exact builds)")
+        for spec in self.specs:
+            if not spec.strip() or spec.strip().startswith("-"):
+                raise InputError(f"{self.param('specs')}: {spec!r} is not a package spec")
+
+    def request(self) -> dict:
+        """The normalized request recorded with the environment (order of specs does not matter)."""
+        return {
+            "version": _RECORD_VERSION,
+            "specs": sorted(self.specs),
+            "channels": self.channels,
+            "override_channels": self.override_channels,
+            "file_sha256": _sha256_file(self.file, self.param("file")) if self.file else None,
+            "lockfile_sha256": _sha256_file(self.lockfile, self.param("lockfile")) if self.lockfile else None,
+            "prune": self.prune if self.file else None,
+        }
+
+    def channel_args(self) -> List[str]:
+        args: List[str] = []
+        for channel in self.channels:
+            args += ["--channel", channel]
+        if self.override_channels:
+            args.append("--override-channels")
+        if self.offline:
+            args.append("--offline")
+        return args
+
+
+class CondaRunner:
+    """Runs one conda executable with ``--json`` and returns the parsed output."""
+
+    def __init__(self, run_command: RunCommand, conda_exe: str) -> None:
+        self.run_command = run_command
+        self.conda_exe = conda_exe
+        self.calls: List[List[str]] = []
+
+    def json(self, args: List[str], ok_exceptions: Tuple[str, ...] = ()) -> dict:
+        cmd = [self.conda_exe, *args, "--json"]
+        self.calls.append(cmd)
+        rc, out, err = self.run_command(cmd)
+        try:
+            data = json.loads(out) if out.strip() else None
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and (rc != 0 or data.get("exception_name")):
+            name = data.get("exception_name") or "CondaError"
+            if name in ok_exceptions:
+                return data
+            message = str(data.get("message") or data.get("error") or err).strip()
+            raise CondaError(f"{name}: {message}", rc, cmd, data)
+        if rc != 0 or not isinstance(data, dict):
+            detail = (err or out).strip()[-2000:]
+            raise CondaError(f"conda exited with rc={rc}: {detail or 'no output'}", rc, cmd)
+        return data
+
+
+def _actions(data: dict) -> dict:
+    """``{link: [...], unlink: [...]}`` as ``name-version-build`` from conda's ``actions``."""
+    actions = data.get("actions") or {}
+    if isinstance(actions, list):  # conda prints a list of action dicts for some commands
+        merged: dict = {}
+        for item in actions:
+            for key, value in (item or {}).items():
+                if isinstance(value, list):
+                    merged.setdefault(key, []).extend(value)
+        actions = merged
+
+    def names(key: str) -> List[str]:
+        result = []
+        for rec in actions.get(key) or []:
+            if isinstance(rec, dict):
+                result.append(
+                    rec.get("dist_name") or f"{rec.get('name')}-{rec.get('version')}-{rec.get('build_string')}"
+                )
+            else:
+                result.append(str(rec))
+        return sorted(result)
+
+    return {"link": names("LINK"), "unlink": names("UNLINK")}
+
+
+class EnvManager:
+    """Plans and applies one environment's state against a tree's conda.
+
+    ``envs_dirs`` is the list conda uses to find named environments (the first writable one gets new
+    ones); ``check_mode`` asks conda for dry runs and writes nothing.
+    """
+
+    def __init__(
+        self,
+        runner: CondaRunner,
+        root_prefix: str,
+        envs_dirs: List[str],
+        check_mode: bool = False,
+    ) -> None:
+        self.runner = runner
+        self.root_prefix = root_prefix
+        self.envs_dirs = envs_dirs
+        self.check_mode = check_mode
+
+    # -- where -----------------------------------------------------------------------------------
+    def prefix_of(self, env: EnvSpec) -> str:
+        """The environment's prefix: given, or found by name in envs_dirs, or where conda would create it."""
+        if env.prefix:
+            return os.path.normpath(env.prefix)
+        for envs_dir in self.envs_dirs:
+            candidate = os.path.join(envs_dir, env.name or "")
+            if os.path.isdir(os.path.join(candidate, "conda-meta")):
+                return candidate
+        for envs_dir in self.envs_dirs:
+            if _writable_dir(envs_dir):
+                return os.path.join(envs_dir, env.name or "")
+        raise InputError(
+            f"{env.param('name')}: none of envs_dirs {self.envs_dirs} is writable, so {env.name!r} cannot be created"
+        )
+
+    # -- records ---------------------------------------------------------------------------------
+    @staticmethod
+    def read_record(prefix: str) -> Optional[dict]:
+        try:
+            with open(os.path.join(prefix, "conda-meta", REQUEST_FILE), encoding="utf-8") as handle:
+                record = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    @staticmethod
+    def write_record(prefix: str, request: dict) -> None:
+        path = os.path.join(prefix, "conda-meta", REQUEST_FILE)
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump({"request": request, "fingerprint": fingerprint(prefix)}, handle, sort_keys=True)
+        os.replace(tmp, path)
+
+    # -- plan and apply --------------------------------------------------------------------------
+    def run(self, env: EnvSpec) -> dict:
+        """Bring one environment to its requested state; returns the module result for it."""
+        prefix = self.prefix_of(env)
+        exists = os.path.isdir(os.path.join(prefix, "conda-meta"))
+        before = installed_packages(prefix) if exists else []
+        result: dict = {"name": env.name, "prefix": prefix, "state": env.state, "changed": False}
+        result["actions"] = {"link": [], "unlink": []}
+        if env.state == "absent":
+            self._absent(env, prefix, exists, result)
+        else:
+            request = env.request()
+            if not exists:
+                self._create(env, prefix, request, result)
+            else:
+                self._update(env, prefix, request, result)
+        if env.frozen is not None and env.state != "absent":
+            self._frozen(prefix, env.frozen, result)
+        after = before if (self.check_mode or not result["changed"]) else installed_packages(prefix)
+        result["packages"] = [_label(p) for p in after]
+        result["diff"] = {
+            "before": "\n".join(_label(p) for p in before) + ("\n" if before else ""),
+            "after": "\n".join(_predict(before, result["actions"]) if self.check_mode else result["packages"]) + "\n",
+            "before_header": f"{prefix} (packages)",
+            "after_header": f"{prefix} (packages)",
+        }
+        return result
+
+    def _absent(self, env: EnvSpec, prefix: str, exists: bool, result: dict) -> None:
+        if not exists:
+            return
+        if os.path.normpath(prefix) == os.path.normpath(self.root_prefix):
+            raise InputError(f"{env.param('prefix')}: refusing to remove the tree itself ({prefix})")
+        result["changed"] = True
+        result["actions"]["unlink"] = [_label(p) for p in installed_packages(prefix)]
+        if self.check_mode:
+            return
+        self.runner.json(["remove", "--prefix", prefix, "--all", "--yes"])
+        if os.path.isdir(prefix):  # conda leaves the directory (and non-package files) behind
+            shutil.rmtree(prefix)
+
+    def _create(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
+        result["changed"] = True
+        if env.file:
+            args = ["env", "create", "--prefix", prefix, "--file", env.file]
+            if self.check_mode:
+                result["actions"]["link"] = [f"(from {env.file})"]
+                return
+        elif env.lockfile:
+            if self.check_mode:
+                result["actions"]["link"] = sorted(_url_label(u) for u in read_lockfile(env.lockfile))
+                return
+            args = ["create", "--prefix", prefix, "--file", env.lockfile, "--yes"]
+        else:
+            args = ["create", "--prefix", prefix, "--yes", *env.channel_args(), *env.specs]
+            if self.check_mode:
+                result["actions"] = _actions(self.runner.json([*args, "--dry-run"]))
+                return
+        if env.file:
+            args += env.channel_args()
+        parent_existed = os.path.isdir(prefix)
+        try:
+            data = self.runner.json(args)
+        except CondaError:
+            if not parent_existed and os.path.isdir(prefix):
+                shutil.rmtree(prefix, ignore_errors=True)  # no half-built environment left behind
+            raise
+        result["actions"] = _actions(data)
+        self.write_record(prefix, request)
+
+    def _update(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
+        record = self.read_record(prefix)
+        unchanged = (
+            env.state == "present"
+            and record is not None
+            and record.get("request") == request
+            and record.get("fingerprint") == fingerprint(prefix)
+        )
+        if unchanged:
+            return
+        if env.lockfile:
+            self._update_lockfile(env, prefix, request, result)
+            return
+        if env.file:
+            self._update_file(env, prefix, request, result)
+            return
+        args = ["install", "--prefix", prefix, "--yes", *env.channel_args(), *env.specs]
+        if env.state == "latest":
+            args.append("--update-deps")
+        data = self.runner.json([*args, "--dry-run"])
+        actions = _actions(data)
+        if not (actions["link"] or actions["unlink"]):
+            if not self.check_mode:
+                self.write_record(prefix, request)  # bookkeeping only: the environment already satisfies it
+            return
+        result.update(changed=True, actions=actions)
+        if self.check_mode:
+            return
+        result["actions"] = _actions(self.runner.json(args))
+        self.write_record(prefix, request)
+
+    def _update_lockfile(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
+        wanted = set(read_lockfile(env.lockfile or ""))
+        have = {p["url"]: p for p in installed_packages(prefix) if p.get("url")}
+        link = sorted(_url_label(u) for u in wanted - set(have))
+        unlink = sorted(_label(p) for url, p in have.items() if url not in wanted)
+        if not link and not unlink:
+            if not self.check_mode:
+                self.write_record(prefix, request)
+            return
+        result.update(changed=True, actions={"link": link, "unlink": unlink})
+        if self.check_mode:
+            return
+        # An explicit lockfile describes the whole environment: rebuild it to match exactly.
+        self.runner.json(["create", "--prefix", prefix, "--file", env.lockfile or "", "--yes"])
+        self.write_record(prefix, request)
+
+    def _update_file(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
+        result["changed"] = True
+        if self.check_mode:
+            result["actions"]["link"] = [f"(from {env.file})"]
+            return
+        args = ["env", "update", "--prefix", prefix, "--file", env.file or ""]
+        if env.prune:
+            args.append("--prune")
+        data = self.runner.json(args)
+        result["actions"] = _actions(data)
+        self.write_record(prefix, request)
+
+    def _frozen(self, prefix: str, frozen: bool, result: dict) -> None:
+        path = os.path.join(prefix, "conda-meta", FROZEN_FILE)
+        if os.path.exists(path) == frozen:
+            return
+        result["changed"] = True
+        result["frozen_changed"] = True
+        if self.check_mode:
+            return
+        if frozen:
+            with open(path, "w", encoding="utf-8") as handle:
+                json.dump({"message": "Managed by cpkgs.conda: change it through the inventory."}, handle)
+        else:
+            os.unlink(path)
+
+
+def _writable_dir(path: str) -> bool:
+    """A directory we may create an environment in (it, or its nearest existing parent, is writable)."""
+    while path and not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return os.path.isdir(path) and os.access(path, os.W_OK)
+
+
+def _label(package: dict) -> str:
+    return f"{package['name']}-{package['version']}-{package['build']}"
+
+
+def _url_label(url: str) -> str:
+    base = url.rsplit("/", 1)[-1]
+    for suffix in (".conda", ".tar.bz2"):
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def _predict(before: List[dict], actions: dict) -> List[str]:
+    labels = {_label(p) for p in before}
+    labels -= set(actions.get("unlink") or [])
+    labels |= {a for a in actions.get("link") or [] if not a.startswith("(")}
+    return sorted(labels)

@@ -1,0 +1,312 @@
+#!/usr/bin/python
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: conda_env
+short_description: Manage conda environments of a shared tree, idempotently and without a solver when nothing changed
+version_added: 0.1.0
+description:
+  - Creates, updates or removes a conda environment with the tree's own conda (or the one in O(conda_exe)), from
+    package O(specs), an C(environment.yml) O(file) or an C(@EXPLICIT) O(lockfile).
+  - A re-run that has nothing to do starts no conda process. The module records the request it applied and a
+    fingerprint of the environment's package records in C(PREFIX/conda-meta/cpkgs_conda_request); when both still
+    match, the environment is left alone. When either differs, conda is asked (C(--dry-run --json)), and only
+    an environment that needs work is changed. O(state=latest) always asks conda.
+  - O(state=present) never rebuilds an environment that already satisfies the request (real conda's C(create) on
+    an existing prefix would).
+  - Several environments can be managed in one task with O(envs); a re-run then costs one task, not one per
+    environment.
+  - conda runs with argument lists and C(--json), without C(CONDA_PREFIX), C(CONDA_SHLVL) or C(SUDO_*) in its
+    environment (conda chowns files to C(SUDO_UID)), and with the O(umask) given.
+  - A failed create leaves no half-built environment behind; a failed update leaves the environment as conda
+    left it (conda's own transactions roll back a failed link).
+author:
+  - cpkgs.conda maintainers (@cpkgs)
+extends_documentation_fragment:
+  - cpkgs.conda.attributes
+  - cpkgs.conda.tree
+attributes:
+  check_mode:
+    support: full
+    details: conda's C(--dry-run) answers what would be linked and unlinked; for O(file) the module reports that the
+      environment would be updated from the file, since C(conda env update) has no dry run.
+  diff_mode:
+    support: full
+    details: The package list before and after, one C(name-version-build) per line.
+  idempotent:
+    support: full
+options:
+  name:
+    description:
+      - The environment's name, looked up in the tree's C(envs_dirs); a new one goes to the first writable entry
+        (the tree's C(envs) for its owner).
+      - Names with C(/), whitespace, C(:), C(#), C(..), a leading C(-), or the names C(base) and C(root) are refused.
+      - Exactly one of O(name), O(prefix) and O(envs) is required.
+    type: str
+  prefix:
+    description: The environment's full path.
+    type: path
+  specs:
+    description:
+      - Package specs (C(isis=4.3.0), C(conda-forge::numpy>=1.26)).
+      - Mutually exclusive with O(file) and O(lockfile).
+    type: list
+    elements: str
+  file:
+    description: An C(environment.yml) on the managed host (C(conda env create/update --file)).
+    type: path
+  lockfile:
+    description:
+      - An C(@EXPLICIT) lockfile on the managed host (C(conda list --explicit) output). The environment is made to
+        contain exactly its packages; the comparison needs no conda.
+    type: path
+  channels:
+    description: Channels to search, in order (C(--channel)).
+    type: list
+    elements: str
+    default: []
+  override_channels:
+    description: Do not search the channels of the C(.condarc) files (C(--override-channels)).
+    type: bool
+    default: false
+  offline:
+    description: Tell conda not to use the network (C(--offline)).
+    type: bool
+    default: false
+  state:
+    description:
+      - V(present) creates the environment, or changes it when the request changed or its packages changed.
+      - V(latest) also updates the requested packages and their dependencies to the newest versions the specs allow.
+      - V(absent) removes it (C(conda remove --all)), and its directory.
+    type: str
+    choices: [present, latest, absent]
+    default: present
+  frozen:
+    description:
+      - Mark the environment frozen (CEP 22 C(conda-meta/frozen)) so that conda refuses to change it without
+        C(--override-frozen), or remove the mark. Unset leaves it as it is.
+    type: bool
+  prune:
+    description: With O(file), remove packages the file no longer lists (C(conda env update --prune)).
+    type: bool
+    default: false
+  envs:
+    description:
+      - Several environments in one task. Each item takes O(name) or O(prefix), O(specs), O(file), O(lockfile),
+        O(channels), O(override_channels), O(offline), O(state), O(frozen) and O(prune); O(channels),
+        O(override_channels) and O(offline) given at the top level are the defaults of the items.
+      - All are planned first from files; conda runs only for those that need work.
+    type: list
+    elements: dict
+  umask:
+    description: The umask conda runs with, so a shared environment is readable by everyone.
+    type: raw
+    default: '0022'
+notes:
+  - The tree's C(.condarc) channels are used unless O(override_channels=true).
+  - The record C(conda-meta/cpkgs_conda_request) holds JSON but has no C(.json) suffix, so conda never reads it as a
+    package record.
+seealso:
+  - module: cpkgs.conda.conda_facts
+  - module: cpkgs.conda.condarc
+"""
+
+EXAMPLES = r"""
+- name: One release environment, frozen once built
+  cpkgs.conda.conda_env:
+    name: isis4.3.0
+    specs: [isis=4.3.0]
+    channels: [usgs-astrogeology, conda-forge]
+    frozen: true
+
+- name: All release environments in one task (a no-op re-run starts no conda)
+  cpkgs.conda.conda_env:
+    channels: [usgs-astrogeology, conda-forge]
+    envs:
+      - {name: isis4.2.0, specs: [isis=4.2.0]}
+      - {name: isis4.3.0, specs: [isis=4.3.0]}
+      - {name: isis3.6.0, state: absent}
+
+- name: From an environment file, pruning what it no longer lists
+  cpkgs.conda.conda_env:
+    prefix: /nfs/cpkgs/anaconda3_linux/envs/isis-dev
+    file: /nfs/cpkgs/recipes/isis-dev.yml
+    prune: true
+
+- name: Exactly the packages of a lockfile, with a user's own Miniforge
+  cpkgs.conda.conda_env:
+    conda_exe: /home/alice/miniforge3/bin/conda
+    name: analysis
+    lockfile: /home/alice/analysis.lock
+"""
+
+RETURN = r"""
+name:
+  description: The environment's name (single-environment form).
+  returned: when O(envs) is not used
+  type: str
+  sample: isis4.3.0
+prefix:
+  description: The environment's path (single-environment form).
+  returned: when O(envs) is not used
+  type: str
+  sample: /nfs/cpkgs/anaconda3_linux/envs/isis4.3.0
+actions:
+  description: Packages conda linked and unlinked (or would, in check mode), as C(name-version-build).
+  returned: when O(envs) is not used
+  type: dict
+  sample: {link: [isis-4.3.0-0, libcspice-67-0], unlink: []}
+packages:
+  description: The environment's packages after the task (before, in check mode), as C(name-version-build).
+  returned: when O(envs) is not used
+  type: list
+  elements: str
+  sample: [isis-4.3.0-0, isis-data-1.0-0, libcspice-67-0]
+envs:
+  description:
+    - One result per item of O(envs), each with C(name), C(prefix), C(state), C(changed), C(actions) and C(packages).
+  returned: when O(envs) is used
+  type: list
+  elements: dict
+  sample:
+    - {name: isis4.3.0, prefix: /nfs/cpkgs/anaconda3_linux/envs/isis4.3.0, state: present, changed: false,
+       actions: {link: [], unlink: []}, packages: [isis-4.3.0-0, isis-data-1.0-0, libcspice-67-0]}
+conda_calls:
+  description: How many conda processes the task started (0 on a no-op re-run of O(state=present)).
+  returned: always
+  type: int
+  sample: 0
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
+    CondaError,
+    CondaRunner,
+    EnvManager,
+    EnvSpec,
+    InputError,
+    clean_environment,
+)
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params, tree_argument_spec
+
+_ENV_KEYS = (
+    "name",
+    "prefix",
+    "specs",
+    "file",
+    "lockfile",
+    "channels",
+    "override_channels",
+    "offline",
+    "state",
+    "frozen",
+    "prune",
+)
+
+
+def _umask(value: object) -> int:
+    try:
+        mask = int(str(value), 8)
+    except ValueError:
+        raise InputError(f"umask: must be an octal number like '0022', got {value!r}") from None
+    if not 0 <= mask <= 0o777:
+        raise InputError(f"umask: must be between 0000 and 0777, got {value!r}")
+    return mask
+
+
+def _env_specs(params: dict) -> list:
+    if not params["envs"]:
+        return [EnvSpec({key: params[key] for key in _ENV_KEYS})]
+    specs = []
+    for index, item in enumerate(params["envs"]):
+        where = f"envs[{index}]"
+        if not isinstance(item, dict):
+            raise InputError(f"{where}: must be a mapping with name or prefix, got {item!r}")
+        unknown = sorted(set(item) - set(_ENV_KEYS))
+        if unknown:
+            raise InputError(f"{where}: unknown option(s) {', '.join(unknown)}")
+        merged = {key: params[key] for key in ("channels", "override_channels", "offline")}
+        merged.update(item)
+        specs.append(EnvSpec(merged, where))
+    seen = {}
+    for spec in specs:
+        key = spec.prefix or spec.name
+        if key in seen:
+            raise InputError(f"{spec.param('name')}: {key!r} is already given by {seen[key]}")
+        seen[key] = spec.where
+    return specs
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            tree_argument_spec(),
+            name={"type": "str"},
+            prefix={"type": "path"},
+            specs={"type": "list", "elements": "str"},
+            file={"type": "path"},
+            lockfile={"type": "path"},
+            channels={"type": "list", "elements": "str", "default": []},
+            override_channels={"type": "bool", "default": False},
+            offline={"type": "bool", "default": False},
+            state={"type": "str", "choices": ["present", "latest", "absent"], "default": "present"},
+            frozen={"type": "bool"},
+            prune={"type": "bool", "default": False},
+            envs={"type": "list", "elements": "dict"},
+            umask={"type": "raw", "default": "0022"},
+        ),
+        mutually_exclusive=[("name", "prefix", "envs"), ("specs", "file", "lockfile", "envs")],
+        required_one_of=[("name", "prefix", "envs")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        envs = _env_specs(params)
+        os.umask(_umask(params["umask"]))
+        paths = paths_from_params(params)
+    except (InputError, ValueError) as exc:
+        module.fail_json(msg=str(exc))
+    conda_exe = paths.conda_exe
+    if not conda_exe:
+        if module.check_mode and not paths.installed:
+            module.exit_json(
+                changed=any(env.state != "absent" for env in envs),
+                msg=f"no conda tree at {paths.root_prefix} yet: every environment would be created",
+                conda_calls=0,
+            )
+        module.fail_json(msg=f"no conda executable in {paths.root_prefix}: install the tree first or set conda_exe")
+    os.environ.clear()
+    os.environ.update(clean_environment(paths.environ))
+    runner = CondaRunner(module.run_command, conda_exe)
+    manager = EnvManager(runner, paths.root_prefix or "", paths.envs_dirs(), check_mode=module.check_mode)
+    results = []
+    for env in envs:
+        try:
+            results.append(manager.run(env))
+        except InputError as exc:
+            module.fail_json(msg=str(exc), envs=results, conda_calls=len(runner.calls))
+        except CondaError as exc:
+            where = env.param("name") if env.where else "conda"
+            module.fail_json(
+                msg=f"{where} {env.prefix or env.name}: {exc.message}",
+                cmd=exc.cmd,
+                rc=exc.rc,
+                conda_error=exc.details,
+                envs=results,
+                conda_calls=len(runner.calls),
+            )
+    changed = any(result["changed"] for result in results)
+    if params["envs"]:
+        diffs = [result.pop("diff") for result in results if result["changed"]]
+        module.exit_json(changed=changed, envs=results, diff=diffs, conda_calls=len(runner.calls))
+    module.exit_json(conda_calls=len(runner.calls), **results[0])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,335 @@
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The conda_env logic against a fake conda that answers with real conda 26.7.1 output (tests/testbed/contract)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
+    REQUEST_FILE,
+    CondaError,
+    CondaRunner,
+    EnvManager,
+    EnvSpec,
+    InputError,
+    clean_environment,
+    fingerprint,
+    spec_name,
+)
+
+CONTRACT = Path(__file__).resolve().parents[3] / "testbed" / "contract"
+
+
+def sample(name: str) -> dict:
+    return json.loads((CONTRACT / name).read_text())
+
+
+class FakeConda:
+    """Answers conda commands with the recorded samples and makes the prefix look like conda left it."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.dry_run_answer = "dryrun_noop.json"
+        self.fail_create = False
+
+    @staticmethod
+    def _prefix(cmd: list[str]) -> Path:
+        return Path(cmd[cmd.index("--prefix") + 1])
+
+    @staticmethod
+    def _link(prefix: Path, records: list[dict]) -> None:
+        meta = prefix / "conda-meta"
+        meta.mkdir(parents=True, exist_ok=True)
+        for rec in records:
+            (meta / f"{rec['dist_name']}.json").write_text(
+                json.dumps(
+                    {
+                        "name": rec["name"],
+                        "version": rec["version"],
+                        "build": rec["build_string"],
+                        "url": f"{rec['base_url']}/noarch/{rec['dist_name']}.conda",
+                    }
+                )
+            )
+
+    def __call__(self, cmd: list[str]) -> tuple[int, str, str]:
+        self.calls.append(cmd)
+        sub = cmd[1:3] if cmd[1] == "env" else cmd[1:2]
+        if "--dry-run" in cmd:
+            name = "create.json" if sub == ["create"] else self.dry_run_answer
+            return 0, (CONTRACT / name).read_text(), ""
+        prefix = self._prefix(cmd)
+        if sub == ["create"]:
+            if self.fail_create:
+                (prefix / "conda-meta").mkdir(parents=True)  # conda got half-way
+                return 1, (CONTRACT / "create_fail.json").read_text(), ""
+            self._link(prefix, sample("create.json")["actions"]["LINK"])
+            return 0, (CONTRACT / "create.json").read_text(), ""
+        if sub == ["install"]:
+            data = sample("r1_downgrade.json")
+            for rec in data["actions"]["UNLINK"]:
+                (prefix / "conda-meta" / f"{rec['dist_name']}.json").unlink()
+            self._link(prefix, data["actions"]["LINK"])
+            return 0, json.dumps(data), ""
+        if sub == ["remove"]:
+            for record in (prefix / "conda-meta").glob("*.json"):
+                record.unlink()
+            return 0, (CONTRACT / "remove_all.json").read_text(), ""
+        raise AssertionError(f"unexpected conda call {cmd}")
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "anaconda3_linux"
+    (root / "conda-meta").mkdir(parents=True)
+    (root / "envs").mkdir()
+    return root
+
+
+@pytest.fixture
+def conda() -> FakeConda:
+    return FakeConda()
+
+
+def manager(tree: Path, conda: FakeConda, check_mode: bool = False, envs_dirs: list | None = None) -> EnvManager:
+    runner = CondaRunner(conda, str(tree / "bin" / "conda"))
+    return EnvManager(runner, str(tree), envs_dirs or [str(tree / "envs")], check_mode=check_mode)
+
+
+def env(**params) -> EnvSpec:
+    params.setdefault("name", "e1")
+    if "prefix" in params:
+        params.pop("name")
+    return EnvSpec(params)
+
+
+def test_create_then_noop_without_conda(tree: Path, conda: FakeConda) -> None:
+    request = {"specs": ["pkga"], "channels": ["file:///srv/conda-channel"], "override_channels": True}
+    first = manager(tree, conda).run(env(**request))
+    assert first["changed"] is True
+    assert first["prefix"] == str(tree / "envs" / "e1")
+    assert first["actions"]["link"] == ["pkga-2.0-0", "pkgb-1.0-0", "pkgc-1.0-0"]
+    assert first["packages"] == ["pkga-2.0-0", "pkgb-1.0-0", "pkgc-1.0-0"]
+    create = conda.calls[0]
+    assert create[:4] == [str(tree / "bin" / "conda"), "create", "--prefix", str(tree / "envs" / "e1")]
+    assert create[-1] == "--json"
+    assert "--override-channels" in create
+    assert (tree / "envs" / "e1" / "conda-meta" / REQUEST_FILE).is_file()
+    conda.calls.clear()
+    second = manager(tree, conda).run(env(**request))
+    assert second["changed"] is False
+    assert conda.calls == []  # no solver, no conda process at all
+    assert second["packages"] == first["packages"]
+
+
+def test_spec_order_does_not_matter(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga", "pkgc"]))
+    conda.calls.clear()
+    assert manager(tree, conda).run(env(specs=["pkgc", "pkga"]))["changed"] is False
+    assert conda.calls == []
+
+
+def test_packages_changed_by_hand_asks_conda(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    (tree / "envs" / "e1" / "conda-meta" / "pkgc-1.0-0.json").unlink()
+    conda.calls.clear()
+    conda.dry_run_answer = "dryrun_noop.json"
+    result = manager(tree, conda).run(env(specs=["pkga"]))
+    assert len(conda.calls) == 1 and "--dry-run" in conda.calls[0]
+    assert result["changed"] is False
+    conda.calls.clear()
+    assert manager(tree, conda).run(env(specs=["pkga"]))["changed"] is False  # record refreshed
+    assert conda.calls == []
+
+
+def test_changed_request_in_check_mode_then_apply(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    record = (tree / "envs" / "e1" / "conda-meta" / REQUEST_FILE).read_text()
+    conda.calls.clear()
+    conda.dry_run_answer = "dryrun_change.json"
+    checked = manager(tree, conda, check_mode=True).run(env(specs=["pkga=1.0"]))
+    assert checked["changed"] is True
+    assert checked["actions"] == {"link": ["pkga-1.0-0"], "unlink": ["pkga-2.0-0"]}
+    assert "pkga-1.0-0" in checked["diff"]["after"] and "pkga-2.0-0" in checked["diff"]["before"]
+    assert [c for c in conda.calls if "--dry-run" not in c] == []
+    assert (tree / "envs" / "e1" / "conda-meta" / REQUEST_FILE).read_text() == record  # nothing written
+    applied = manager(tree, conda).run(env(specs=["pkga=1.0"]))
+    assert applied["changed"] is True
+    assert applied["actions"] == {"link": ["pkga-1.0-0"], "unlink": ["pkga-2.0-0"]}
+    assert "pkga-1.0-0" in applied["packages"]
+    conda.calls.clear()
+    assert manager(tree, conda).run(env(specs=["pkga=1.0"]))["changed"] is False
+    assert conda.calls == []
+
+
+def test_check_mode_create_writes_nothing(tree: Path, conda: FakeConda) -> None:
+    result = manager(tree, conda, check_mode=True).run(env(specs=["pkga"]))
+    assert result["changed"] is True
+    assert result["actions"]["link"] == ["pkga-2.0-0", "pkgb-1.0-0", "pkgc-1.0-0"]
+    assert all("--dry-run" in call for call in conda.calls)
+    assert not (tree / "envs" / "e1").exists()
+
+
+def test_latest_always_asks_conda(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    conda.calls.clear()
+    result = manager(tree, conda).run(env(specs=["pkga"], state="latest"))
+    assert result["changed"] is False
+    assert len(conda.calls) == 1
+    assert "--update-deps" in conda.calls[0] and "--dry-run" in conda.calls[0]
+
+
+def test_failed_create_leaves_nothing_behind(tree: Path, conda: FakeConda) -> None:
+    conda.fail_create = True
+    with pytest.raises(CondaError) as info:
+        manager(tree, conda).run(env(specs=["nosuchpkg"]))
+    assert info.value.message.startswith("PackagesNotFoundInChannelsError: The following packages are not available")
+    assert "nosuchpkg" in info.value.message
+    assert info.value.rc == 1
+    assert not (tree / "envs" / "e1").exists()
+
+
+def test_absent(tree: Path, conda: FakeConda) -> None:
+    assert manager(tree, conda).run(env(state="absent"))["changed"] is False
+    assert conda.calls == []
+    manager(tree, conda).run(env(specs=["pkga"]))
+    checked = manager(tree, conda, check_mode=True).run(env(state="absent"))
+    assert checked["changed"] is True and (tree / "envs" / "e1").exists()
+    removed = manager(tree, conda).run(env(state="absent"))
+    assert removed["changed"] is True
+    assert removed["actions"]["unlink"] == ["pkga-2.0-0", "pkgb-1.0-0", "pkgc-1.0-0"]
+    assert not (tree / "envs" / "e1").exists()
+
+
+def test_absent_refuses_the_tree(tree: Path, conda: FakeConda) -> None:
+    with pytest.raises(InputError, match="refusing to remove the tree itself"):
+        manager(tree, conda).run(env(prefix=str(tree), state="absent"))
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_frozen_mark(tree: Path, conda: FakeConda, frozen: bool) -> None:
+    manager(tree, conda).run(env(specs=["pkga"], frozen=not frozen))
+    mark = tree / "envs" / "e1" / "conda-meta" / "frozen"
+    assert mark.exists() is (not frozen)
+    assert manager(tree, conda, check_mode=True).run(env(specs=["pkga"], frozen=frozen))["changed"] is True
+    assert mark.exists() is (not frozen)
+    assert manager(tree, conda).run(env(specs=["pkga"], frozen=frozen))["changed"] is True
+    assert mark.exists() is frozen
+    assert manager(tree, conda).run(env(specs=["pkga"], frozen=frozen))["changed"] is False
+
+
+def test_lockfile_compares_urls_without_conda(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    lock = tree.parent / "e1.lock"
+    urls = [f"file:///srv/conda-channel/noarch/{n}.conda" for n in ("pkga-2.0-0", "pkgb-1.0-0", "pkgc-1.0-0")]
+    lock.write_text("# conda list --explicit\n@EXPLICIT\n" + "\n".join(urls) + "\n")
+    conda.calls.clear()
+    assert manager(tree, conda).run(env(lockfile=str(lock)))["changed"] is False
+    assert conda.calls == []
+    lock.write_text("@EXPLICIT\n" + "\n".join(urls[1:]) + "\n")
+    checked = manager(tree, conda, check_mode=True).run(env(lockfile=str(lock)))
+    assert checked["changed"] is True
+    assert checked["actions"] == {"link": [], "unlink": ["pkga-2.0-0"]}
+    assert conda.calls == []
+
+
+def test_name_found_in_a_later_envs_dir_and_new_ones_in_the_first_writable(tree: Path, conda: FakeConda) -> None:
+    other = tree.parent / "home" / ".conda" / "envs"
+    (other / "mine" / "conda-meta").mkdir(parents=True)
+    mgr = manager(tree, conda, envs_dirs=[str(tree / "envs"), str(other)])
+    assert mgr.prefix_of(env(name="mine", state="absent")) == str(other / "mine")
+    assert mgr.prefix_of(env(name="new", state="absent")) == str(tree / "envs" / "new")
+
+
+def test_fingerprint_follows_package_records(tree: Path) -> None:
+    meta = tree / "conda-meta"
+    before = fingerprint(str(tree))
+    (meta / "history").write_text("")
+    (meta / REQUEST_FILE).write_text("{}")
+    assert fingerprint(str(tree)) == before  # only package records count
+    (meta / "pkga-2.0-0.json").write_text("{}")
+    assert fingerprint(str(tree)) != before
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"name": "a/b", "specs": ["x"]}, "name: 'a/b' is not a valid environment name"),
+        ({"name": "..", "specs": ["x"]}, "name: '..' is not a valid environment name"),
+        ({"name": "two words", "specs": ["x"]}, "is not a valid environment name"),
+        ({"name": "-rf", "specs": ["x"]}, "name: '-rf' must not start with '-'"),
+        ({"name": "", "specs": ["x"]}, "give exactly one of name and prefix"),
+        ({"name": "base", "specs": ["x"]}, "name: 'base' is the tree itself"),
+        ({"name": "root", "specs": ["x"]}, "name: 'root' is the tree itself"),
+        ({"prefix": "relative/env", "specs": ["x"]}, "prefix: must be an absolute path, got 'relative/env'"),
+        ({"name": "e", "specs": ["x"], "file": "/e.yml"}, "specs: specs, file and lockfile are mutually exclusive"),
+        ({"name": "e"}, "specs: state=present needs specs, file or lockfile"),
+        ({"name": "e", "specs": ["x"], "state": "newest"}, "state: must be present, latest or absent, got 'newest'"),
+        ({"name": "e", "specs": ["--force"]}, "specs: '--force' is not a package spec"),
+        ({"name": "e", "lockfile": "/x.lock", "state": "latest"}, "latest makes no sense with a lockfile"),
+    ],
+)
+def test_bad_input(params: dict, message: str) -> None:
+    with pytest.raises(InputError) as info:
+        EnvSpec(params)
+    assert message in str(info.value)
+
+
+def test_bad_input_in_list_names_the_item() -> None:
+    with pytest.raises(InputError, match=r"envs\[3\]\.name: 'a/b'"):
+        EnvSpec({"name": "a/b", "specs": ["x"]}, "envs[3]")
+
+
+def test_unreadable_file_names_the_parameter(tree: Path) -> None:
+    with pytest.raises(InputError, match=r"file: cannot read '/nonexistent/env\.yml'"):
+        EnvSpec({"name": "e", "file": "/nonexistent/env.yml"}).request()
+
+
+def test_clean_environment() -> None:
+    cleaned = clean_environment(
+        {
+            "PATH": "/bin",
+            "CONDA_PREFIX": "/x",
+            "CONDA_SHLVL": "2",
+            "CONDA_PREFIX_1": "/y",
+            "SUDO_UID": "1000",
+            "SUDO_USER": "alice",
+            "HOME": "/root",
+            "CONDA_PKGS_DIRS": "/cache",
+        }
+    )
+    assert cleaned == {"PATH": "/bin", "HOME": "/root", "CONDA_PKGS_DIRS": "/cache"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [
+        ("isis=4.3.0", "isis"),
+        ("conda-forge::numpy>=1.26", "numpy"),
+        ("libcspice 67.*", "libcspice"),
+        ("Pkg_A", "pkg_a"),
+    ],
+)
+def test_spec_name(spec: str, name: str) -> None:
+    assert spec_name(spec) == name
+
+
+def test_runner_turns_conda_errors_into_messages() -> None:
+    def missing(cmd: list[str]) -> tuple[int, str, str]:
+        return 1, (CONTRACT / "remove_missing.json").read_text(), ""
+
+    with pytest.raises(CondaError) as info:
+        CondaRunner(missing, "/t/bin/conda").json(["list", "--prefix", "/t/envs/nope"])
+    assert info.value.message == (
+        "EnvironmentLocationNotFound: Not a conda environment: /nfs/cpkgs/anaconda3_linux/envs/nope"
+    )
+
+    def garbage(cmd: list[str]) -> tuple[int, str, str]:
+        return 137, "", "Killed"
+
+    with pytest.raises(CondaError, match="conda exited with rc=137: Killed"):
+        CondaRunner(garbage, "/t/bin/conda").json(["info"])
