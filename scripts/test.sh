@@ -77,6 +77,12 @@ ansible_test() {
             rsync -a --exclude .venv --exclude .build --exclude .demo --exclude .git ./ "$root/"
         fi
     ) || return 1
+    # ansible-test filters the environment; integration targets get the test bed through extra vars.
+    cat >"$root/tests/integration/integration_config.yml" <<YAML
+---
+cpkgs_build: "$CPKGS_BUILD"
+cpkgs_test_conda_exe: "${CPKGS_TEST_CONDA_EXE:-}"
+YAML
     (cd "$root" && HOME="$home" PIP_CACHE_DIR="$CPKGS_CACHE/pip" ansible-test "$@")
 }
 
