@@ -292,9 +292,9 @@ def main() -> None:
         except InputError as exc:
             module.fail_json(msg=str(exc), envs=results, conda_calls=len(runner.calls))
         except CondaError as exc:
-            where = env.param("name") if env.where else "conda"
+            target = env.prefix or env.name
             module.fail_json(
-                msg=f"{where} {env.prefix or env.name}: {exc.message}",
+                msg=f"{env.where} ({target}): {exc.message}" if env.where else f"{target}: {exc.message}",
                 cmd=exc.cmd,
                 rc=exc.rc,
                 conda_error=exc.details,

@@ -309,6 +309,27 @@ def test_install_nothing_to_do(tree: Tree, channel: str, templates: Path, templa
     assert snapshot(prefix) == before
 
 
+def test_install_update_deps_moves_requested_and_their_deps(tree: Tree, channel: str, templates: Path) -> None:
+    """``--update-deps`` (what conda_env's state=latest asks) unlocks the requested packages and their deps."""
+    prefix = tree.root / "envs" / "e"
+    clone(templates, "a1", prefix)
+    plain = tree.run("install", "-p", str(prefix), *chans(channel), "pkga", "--dry-run", "--json")
+    assert plain.json == {"success": True, "message": "All requested packages already installed."}
+    result = tree.run("install", "-p", str(prefix), *chans(channel), "pkga", "--update-deps", "-y", "--json")
+    assert result.rc == 0, result
+    assert names(tree, prefix) == {"pkga": "2.0", "pkgb": "1.0", "pkgc": "1.0"}
+    again = tree.run("install", "-p", str(prefix), *chans(channel), "pkga", "--update-deps", "--dry-run", "--json")
+    assert again.json == {"success": True, "message": "All requested packages already installed."}
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", 1), ("2", 2), ("true", 1), ("false", 0), ("0", 0)])
+def test_auto_stack_values(tmp_path: Path, value: str, expected: int) -> None:
+    root = tmp_path / "root"
+    (root / "conda-meta").mkdir(parents=True)
+    _write(root / ".condarc", f"auto_stack: {value}\n")
+    assert config.load_config(str(root), {"HOME": str(tmp_path / "home")}).auto_stack == expected
+
+
 def test_downgrade_dry_run_then_real(tree: Tree, channel: str, templates: Path) -> None:
     prefix = tree.root / "envs" / "r1"
     clone(templates, "full", prefix)

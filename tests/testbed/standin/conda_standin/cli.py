@@ -94,6 +94,10 @@ def _solve_command(sub: argparse._SubParsersAction, name: str, aliases: Sequence
     _common_args(parser)
     _channel_args(parser)
     parser.add_argument("--file", action="append", default=[], help="spec list or @EXPLICIT file")
+    parser.add_argument(
+        "--update-deps", action="store_true", help="also update the installed dependencies of the requested packages"
+    )
+    parser.add_argument("--freeze-installed", action="store_true", help="ignored: installed packages are preferred")
     parser.add_argument("packages", nargs="*")
     parser.set_defaults(command=name)
     return parser
@@ -423,10 +427,31 @@ def cmd_install(ctx: Context) -> int:
                 "CondaValueError", "too few arguments, must supply command line package specs or --file"
             )
         keep = [rec.name.normalized for rec in installed]
+        unlock = _dependency_closure(installed, specs) if ctx.args.update_deps else []
         plan = engine.run_async(
-            engine.plan_solve(ctx.config, prefix, ctx.channels(), specs, installed, keep=keep, cache_dir=cache_dir)
+            engine.plan_solve(
+                ctx.config, prefix, ctx.channels(), specs, installed, keep=keep, unlock=unlock, cache_dir=cache_dir
+            )
         )
     return _finish(ctx, plan, cache_dir, "update", noop_message=True)
+
+
+def _dependency_closure(installed: list, specs: list[str]) -> list[str]:
+    """The requested package names and every installed package they depend on (``--update-deps``)."""
+    from rattler import MatchSpec
+
+    by_name = {rec.name.normalized: rec for rec in installed}
+    todo = [MatchSpec(spec).name.normalized for spec in specs]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        record = by_name.get(name)
+        if record is not None:
+            todo += [MatchSpec(dep).name.normalized for dep in record.depends]
+    return sorted(seen)
 
 
 def cmd_update(ctx: Context) -> int:

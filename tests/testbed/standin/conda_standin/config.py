@@ -351,7 +351,15 @@ def load_config(root_prefix: str, environ: Mapping[str, str] | None = None) -> C
     config.envs_dirs = list(dict.fromkeys([*configured_envs, *fixed]))
     configured_pkgs = [_expand(p, home) for p in _merge_lists(lists["pkgs_dirs"])]
     config.pkgs_dirs = configured_pkgs or [str(Path(root_prefix) / "pkgs"), str(Path(home) / ".conda" / "pkgs")]
-    config.auto_stack = int(str(scalars.get("auto_stack") or 0)) if str(scalars.get("auto_stack", 0)).isdigit() else 0
+    config.auto_stack = _auto_stack(scalars.get("auto_stack"))
     config.channel_alias = str(scalars.get("channel_alias") or _DEFAULT_CHANNEL_ALIAS).rstrip("/")
     config.offline = bool(scalars.get("offline")) or environ.get("CONDA_OFFLINE", "").lower() in ("1", "true", "yes")
     return config
+
+
+def _auto_stack(value: object) -> int:
+    """conda's integer ``auto_stack``; YAML ``true``/``false`` count as 1/0 (conda coerces them the same way)."""
+    text = str(value).strip().lower() if value is not None else "0"
+    if text in ("true", "yes", "on"):
+        return 1
+    return int(text) if text.isdigit() else 0
