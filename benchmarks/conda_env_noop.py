@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """What a no-op ``cpkgs.conda.conda_env`` run costs, next to asking conda itself.
 
 For N environments that already match their request (N = 1, 10, 100 by default) it measures:
@@ -83,7 +82,7 @@ def time_logic(conda_exe: str, work: Path, prefixes: list[Path]) -> float:
     runner = CondaRunner(run_command, conda_exe)
     manager = EnvManager(runner, str(work), [str(work / "envs")])
     samples = []
-    for _ in range(5):
+    for _round in range(5):
         start = time.perf_counter()
         for prefix in prefixes:
             result = manager.run(EnvSpec(env_params(prefix)))

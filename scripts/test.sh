@@ -116,7 +116,7 @@ stage_build() {
     version="$(awk '$1 == "version:" { print $2 }' "$CPKGS_REPO/galaxy.yml")"
     rm -rf "$dist" "$inst"
     (cd "$CPKGS_REPO" && ansible-galaxy collection build --output-path "$dist") || return 1
-    ansible-galaxy collection install -p "$inst" "$dist/cpkgs-conda-$version.tar.gz" || return 1
+    ansible-galaxy collection install --force -p "$inst" "$dist/cpkgs-conda-$version.tar.gz" || return 1
     check grep -Eq "cpkgs\.conda +$version" <(ANSIBLE_COLLECTIONS_PATH="$inst" ansible-galaxy collection list cpkgs.conda)
     for plugin in "$inst"/ansible_collections/cpkgs/conda/plugins/modules/*.py; do
         [ -e "$plugin" ] || continue

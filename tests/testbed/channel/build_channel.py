@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build the local conda channels of the cpkgs test bed (real ``.conda`` packages, fake software).
 
 Usage: ``build_channel.py OUTDIR [--force] [--verify]``

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Solve, install and run packages of a test-bed channel with py-rattler (the channel's real-world check).
 
 Usage:

@@ -120,7 +120,7 @@ def test_changed_input_rebuilds(tmp_path: Path) -> None:
     wheel = fake_wheel(tmp_path / "py_rattler-0.28.0-fake.whl")
     src = tmp_path / "src"
     shutil.copytree(support.STANDIN_SRC, src, ignore=shutil.ignore_patterns("__pycache__"))
-    first, _ = make_installer.build(src, wheel, tmp_path / "out")
+    first, _sha = make_installer.build(src, wheel, tmp_path / "out")
     digest = sha256(first)
     with (src / "conda_standin" / "__init__.py").open("a", encoding="utf-8") as handle:
         handle.write("# changed\n")
@@ -131,7 +131,7 @@ def test_changed_input_rebuilds(tmp_path: Path) -> None:
 
 def test_payload_members_are_normalized(tmp_path: Path) -> None:
     wheel = fake_wheel(tmp_path / "py_rattler-0.28.0-fake.whl")
-    installer, _ = make_installer.build(support.STANDIN_SRC, wheel, tmp_path / "out")
+    installer, _sha = make_installer.build(support.STANDIN_SRC, wheel, tmp_path / "out")
     with tarfile.open(fileobj=io.BytesIO(payload_of(installer)), mode="r:gz") as tar:
         members = tar.getmembers()
     names = [m.name for m in members]

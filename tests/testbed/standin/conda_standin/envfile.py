@@ -55,7 +55,7 @@ def _read(path: str) -> str:
 
 
 def _explicit_entry(line: str) -> ExplicitEntry:
-    url, _, digest = line.partition("#")
+    url, _sep, digest = line.partition("#")
     entry = ExplicitEntry(url=url.strip())
     digest = digest.strip()
     if digest.startswith("sha256:"):
