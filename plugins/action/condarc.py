@@ -39,12 +39,15 @@ class ActionModule(ActionBase):
         _validation, args = self.validate_argument_spec(
             argument_spec=spec,
             mutually_exclusive=[("scope", "path"), ("key", "settings")],
-            required_one_of=[("scope", "path"), ("key", "settings")],
+            required_one_of=[("scope", "path"), ("key", "settings", "final_file")],
         )
         if not HAS_RUAMEL:
             raise AnsibleActionFail("cpkgs.conda.condarc needs the Python package ruamel.yaml on the controller")
         try:
-            settings = normalize_settings({name: args.get(name) for name in _ONE_KEY}, args.get("settings"))
+            if args.get("key") is None and not args.get("settings") and args.get("final_file") is not None:
+                settings = []  # only the file's #!final marks change
+            else:
+                settings = normalize_settings({name: args.get(name) for name in _ONE_KEY}, args.get("settings"))
         except CondarcEditError as exc:
             raise AnsibleActionFail(str(exc)) from None
 
@@ -56,6 +59,8 @@ class ActionModule(ActionBase):
         try:
             document = CondarcDocument(read["content"], path)
             changes = document.apply(settings)
+            if args.get("final_file") is not None:
+                changes = document.set_final_file(args["final_file"])
         except CondarcEditError as exc:
             raise AnsibleActionFail(str(exc)) from None
         new_text = document.dump()

@@ -366,7 +366,10 @@ class EnvManager:
     def _create(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
         result["changed"] = True
         if env.file:
-            args = ["env", "create", "--prefix", prefix, "--file", env.file]
+            # `conda env create` takes its channels from the file; it has no --channel/--override-channels.
+            args = ["env", "create", "--prefix", prefix, "--file", env.file, "--yes"]
+            if env.offline:
+                args.append("--offline")
             if self.check_mode:
                 result["actions"]["link"] = [f"(from {env.file})"]
                 return
@@ -380,8 +383,6 @@ class EnvManager:
             if self.check_mode:
                 result["actions"] = _actions(self.runner.json([*args, "--dry-run"]))
                 return
-        if env.file:
-            args += env.channel_args()
         parent_existed = os.path.isdir(prefix)
         try:
             data = self.runner.json(args)

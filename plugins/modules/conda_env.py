@@ -64,7 +64,9 @@ options:
         contain exactly its packages; the comparison needs no conda.
     type: path
   channels:
-    description: Channels to search, in order (C(--channel)).
+    description:
+      - Channels to search, in order (C(--channel)).
+      - Not used with O(file), whose own C(channels) apply (C(conda env create/update) take no channel options).
     type: list
     elements: str
     default: []

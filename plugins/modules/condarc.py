@@ -114,6 +114,13 @@ options:
       final:
         description: As O(final).
         type: bool
+  final_file:
+    description:
+      - Mark every key of the file C(#!final) (V(true)), including keys the task does not manage, or remove the mark
+        from every key (V(false)). Unset leaves the marks as they are.
+      - conda reads the mark per key only; a file whose every key is final is what a final file means to it. Keys
+        added to the file later are not final unless marked.
+    type: bool
   backup:
     description: Keep a copy of the file as it was, with a timestamp in its name, before changing it.
     type: bool
@@ -240,6 +247,7 @@ def argument_spec() -> dict:
         list_mode={"type": "str", "choices": ["exact", "add", "prepend", "remove"], "default": "exact"},
         final={"type": "bool"},
         settings={"type": "list", "elements": "dict", "options": setting},
+        final_file={"type": "bool"},
         backup={"type": "bool", "default": False},
         # Internal, set by the action plugin: the new text, and the sha1 of the text it was computed from.
         _content={"type": "str"},
@@ -358,7 +366,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
         mutually_exclusive=[("scope", "path"), ("key", "settings")],
-        required_one_of=[("scope", "path"), ("key", "settings")],
+        required_one_of=[("scope", "path"), ("key", "settings", "final_file")],
         add_file_common_args=True,
         supports_check_mode=True,
     )

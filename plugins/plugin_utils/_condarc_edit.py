@@ -388,6 +388,13 @@ class CondarcDocument:
                 self._set_final(key, setting.final)
         return self.changes
 
+    def set_final_file(self, final: bool) -> list[str]:
+        """Mark (or unmark) every key of the file ``#!final``: conda reads the mark per key only, so this is
+        what a final file means to it."""
+        for key in list(self.data):
+            self._set_final(str(key), final)
+        return self.changes
+
     def dump(self) -> str:
         """The document as text (the original text when nothing changed)."""
         if not self.changes:

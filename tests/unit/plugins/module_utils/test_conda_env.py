@@ -35,6 +35,7 @@ class FakeConda:
         self.calls: list[list[str]] = []
         self.dry_run_answer = "dryrun_noop.json"
         self.fail_create = False
+        self.fail_install = False
 
     @staticmethod
     def _prefix(cmd: list[str]) -> Path:
@@ -70,6 +71,8 @@ class FakeConda:
             self._link(prefix, sample("create.json")["actions"]["LINK"])
             return 0, (CONTRACT / "create.json").read_text(), ""
         if sub == ["install"]:
+            if self.fail_install:
+                return 1, (CONTRACT / "create_fail.json").read_text(), ""
             data = sample("r1_downgrade.json")
             for rec in data["actions"]["UNLINK"]:
                 (prefix / "conda-meta" / f"{rec['dist_name']}.json").unlink()
@@ -191,6 +194,19 @@ def test_failed_create_leaves_nothing_behind(tree: Path, conda: FakeConda) -> No
     assert "nosuchpkg" in info.value.message
     assert info.value.rc == 1
     assert not (tree / "envs" / "e1").exists()
+
+
+def test_failed_update_keeps_env_and_record(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    meta = tree / "envs" / "e1" / "conda-meta"
+    before = sorted(p.name for p in meta.iterdir())
+    record = (meta / REQUEST_FILE).read_text()
+    conda.dry_run_answer = "dryrun_change.json"
+    conda.fail_install = True
+    with pytest.raises(CondaError, match="PackagesNotFoundInChannelsError"):
+        manager(tree, conda).run(env(specs=["pkga=1.0"]))
+    assert sorted(p.name for p in meta.iterdir()) == before
+    assert (meta / REQUEST_FILE).read_text() == record  # the next run asks conda again
 
 
 def test_absent(tree: Path, conda: FakeConda) -> None:

@@ -176,3 +176,15 @@ def test_invalid_file_is_refused_with_file_and_line(text: str, message: str) -> 
 def test_unknown_keys_are_reported() -> None:
     settings = normalize_settings(None, [{"key": "my_plugin_key", "value": 3}, {"key": "channels", "value": ["a"]}])
     assert CondarcDocument("").unknown_keys(settings) == ["my_plugin_key"]
+
+
+def test_final_file_marks_every_key_and_is_idempotent() -> None:
+    doc = CondarcDocument(HAND_WRITTEN, "/x/.condarc")
+    changes = doc.set_final_file(True)
+    assert sorted(changes) == ["channels: marked #!final", "envs_dirs: marked #!final", "ssl_verify: marked #!final"]
+    text = doc.dump()
+    assert parse_condarc(text)[1] == {"channels", "ssl_verify", "envs_dirs"}
+    assert CondarcDocument(text).set_final_file(True) == []
+    unmarked = CondarcDocument(text)
+    assert len(unmarked.set_final_file(False)) == 3
+    assert parse_condarc(unmarked.dump())[1] == set()
