@@ -35,22 +35,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        spec = dict(argument_spec(), **FILE_COMMON_ARGUMENTS)
-        _validation, args = self.validate_argument_spec(
-            argument_spec=spec,
-            mutually_exclusive=[("scope", "path"), ("key", "settings")],
-            required_one_of=[("scope", "path"), ("key", "settings", "final_file")],
-        )
-        if not HAS_RUAMEL:
-            raise AnsibleActionFail("cpkgs.conda.condarc needs the Python package ruamel.yaml on the controller")
-        try:
-            if args.get("key") is None and not args.get("settings") and args.get("final_file") is not None:
-                settings = []  # only the file's #!final marks change
-            else:
-                settings = normalize_settings({name: args.get(name) for name in _ONE_KEY}, args.get("settings"))
-        except CondarcEditError as exc:
-            raise AnsibleActionFail(str(exc)) from None
-
+        args, settings = self._validated()
         module_args = {k: v for k, v in self._task.args.items() if k not in ("_content", "_expected_sha1")}
         read = self._execute_module(_MODULE, module_args=module_args, task_vars=task_vars)
         if read.get("failed"):
@@ -71,7 +56,6 @@ class ActionModule(ActionBase):
                 "written as given (conda plugins add keys of their own)"
             ]
         result.update(path=path, changes=changes, values={s.key: document.value(s.key) for s in settings})
-        creating = not read["exists"] and bool(changes)
         result["changed"] = bool(changes) or read["attributes_differ"]
         if self._task.diff and changes:
             result["diff"] = {
@@ -80,7 +64,7 @@ class ActionModule(ActionBase):
                 "before_header": path if read["exists"] else f"{path} (absent)",
                 "after_header": path,
             }
-        if creating and not read["directory_exists"]:
+        if not read["exists"] and changes and not read["directory_exists"]:
             if not self._task.check_mode:
                 raise AnsibleActionFail(f"cannot create {path}: its directory does not exist")
             result.setdefault("warnings", []).append(f"{path}: its directory does not exist yet")
@@ -93,3 +77,20 @@ class ActionModule(ActionBase):
         if "backup_file" in written:
             result["backup_file"] = written["backup_file"]
         return result
+
+    def _validated(self) -> tuple:
+        """The validated options and the settings, or a failure naming the parameter, before anything runs."""
+        spec = dict(argument_spec(), **FILE_COMMON_ARGUMENTS)
+        _validation, args = self.validate_argument_spec(
+            argument_spec=spec,
+            mutually_exclusive=[("scope", "path"), ("key", "settings")],
+            required_one_of=[("scope", "path"), ("key", "settings", "final_file")],
+        )
+        if not HAS_RUAMEL:
+            raise AnsibleActionFail("cpkgs.conda.condarc needs the Python package ruamel.yaml on the controller")
+        try:
+            if args.get("key") is None and not args.get("settings") and args.get("final_file") is not None:
+                return args, []  # only the file's #!final marks change
+            return args, normalize_settings({name: args.get(name) for name in _ONE_KEY}, args.get("settings"))
+        except CondarcEditError as exc:
+            raise AnsibleActionFail(str(exc)) from None

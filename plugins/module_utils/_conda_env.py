@@ -150,6 +150,44 @@ def read_lockfile(path: str) -> List[str]:
     return [line.split("#", 1)[0] for line in lines if line and not line.startswith(("#", "@"))]
 
 
+CONDARC_HEADER = "# Managed by cpkgs.conda (conda_env): this file is rewritten from the inventory.\n"
+
+
+def _yaml_scalar(value: object, where: str) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a double-quoted JSON string is a valid YAML scalar
+    raise InputError(f"{where}: values must be strings, numbers, booleans, lists or mappings of those, got {value!r}")
+
+
+def _yaml_key(key: str) -> str:
+    return key if re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", key) else json.dumps(key)
+
+
+def render_condarc(data: dict, where: str = "condarc") -> str:
+    """The text of an environment's ``.condarc`` that this module owns whole (keys in the given order)."""
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: must be a mapping of .condarc keys, got {data!r}")
+    lines = [CONDARC_HEADER.rstrip("\n")]
+    for key, value in data.items():
+        if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", key):
+            raise InputError(f"{where}: {key!r} is not a .condarc key")
+        if isinstance(value, list):
+            lines.append(f"{key}:" if value else f"{key}: []")
+            lines += [f"  - {_yaml_scalar(item, f'{where}.{key}')}" for item in value]
+        elif isinstance(value, dict):
+            lines.append(f"{key}:" if value else f"{key}: {{}}")
+            lines += [f"  {_yaml_key(str(k))}: {_yaml_scalar(v, f'{where}.{key}')}" for k, v in value.items()]
+        else:
+            lines.append(f"{key}: {_yaml_scalar(value, f'{where}.{key}')}")
+    return "\n".join(lines) + "\n"
+
+
 class EnvSpec:
     """One environment as requested: where, what and how."""
 
@@ -166,6 +204,7 @@ class EnvSpec:
         self.state: str = params.get("state") or "present"
         self.frozen: Optional[bool] = params.get("frozen")
         self.prune: bool = bool(params.get("prune"))
+        self.condarc: Optional[dict] = params.get("condarc")
         self.validate()
 
     def param(self, name: str) -> str:
@@ -192,6 +231,8 @@ class EnvSpec:
         for spec in self.specs:
             if not spec.strip() or spec.strip().startswith("-"):
                 raise InputError(f"{self.param('specs')}: {spec!r} is not a package spec")
+        if self.condarc is not None:
+            render_condarc(self.condarc, self.param("condarc"))  # refuses what it cannot write
 
     def request(self) -> dict:
         """The normalized request recorded with the environment (order of specs does not matter)."""
@@ -282,11 +323,13 @@ class EnvManager:
         root_prefix: str,
         envs_dirs: List[str],
         check_mode: bool = False,
+        publish: bool = True,
     ) -> None:
         self.runner = runner
         self.root_prefix = root_prefix
         self.envs_dirs = envs_dirs
         self.check_mode = check_mode
+        self.publish = publish
 
     # -- where -----------------------------------------------------------------------------------
     def prefix_of(self, env: EnvSpec) -> str:
@@ -338,8 +381,11 @@ class EnvManager:
                 self._create(env, prefix, request, result)
             else:
                 self._update(env, prefix, request, result)
-        if env.frozen is not None and env.state != "absent":
-            self._frozen(prefix, env.frozen, result)
+        if env.state != "absent":
+            if env.frozen is not None:
+                self._frozen(prefix, env.frozen, result)
+            if env.condarc is not None:
+                self._condarc(prefix, render_condarc(env.condarc, env.param("condarc")), result)
         after = before if (self.check_mode or not result["changed"]) else installed_packages(prefix)
         result["packages"] = [_label(p) for p in after]
         result["diff"] = {
@@ -359,7 +405,7 @@ class EnvManager:
         result["actions"]["unlink"] = [_label(p) for p in installed_packages(prefix)]
         if self.check_mode:
             return
-        self.runner.json(["remove", "--prefix", prefix, "--all", "--yes"])
+        self._act(prefix, ["remove", "--prefix", prefix, "--all", "--yes"])
         if os.path.isdir(prefix):  # conda leaves the directory (and non-package files) behind
             shutil.rmtree(prefix)
 
@@ -384,6 +430,10 @@ class EnvManager:
                 result["actions"] = _actions(self.runner.json([*args, "--dry-run"]))
                 return
         parent_existed = os.path.isdir(prefix)
+        if self.publish and not parent_existed:
+            # Build behind a closed door: nobody else can enter (or activate) the env until it is complete.
+            os.makedirs(prefix, mode=0o700)
+            os.chmod(prefix, 0o700)
         try:
             data = self.runner.json(args)
         except CondaError:
@@ -392,6 +442,8 @@ class EnvManager:
             raise
         result["actions"] = _actions(data)
         self.write_record(prefix, request)
+        if self.publish and not parent_existed:
+            os.chmod(prefix, 0o777 & ~_current_umask())  # open it
 
     def _update(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
         record = self.read_record(prefix)
@@ -421,7 +473,7 @@ class EnvManager:
         result.update(changed=True, actions=actions)
         if self.check_mode:
             return
-        result["actions"] = _actions(self.runner.json(args))
+        result["actions"] = _actions(self._act(prefix, args))
         self.write_record(prefix, request)
 
     def _update_lockfile(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
@@ -437,7 +489,7 @@ class EnvManager:
         if self.check_mode:
             return
         # An explicit lockfile describes the whole environment: rebuild it to match exactly.
-        self.runner.json(["create", "--prefix", prefix, "--file", env.lockfile or "", "--yes"])
+        self._act(prefix, ["create", "--prefix", prefix, "--file", env.lockfile or "", "--yes"])
         self.write_record(prefix, request)
 
     def _update_file(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
@@ -448,9 +500,46 @@ class EnvManager:
         args = ["env", "update", "--prefix", prefix, "--file", env.file or ""]
         if env.prune:
             args.append("--prune")
-        data = self.runner.json(args)
-        result["actions"] = _actions(data)
+        result["actions"] = _actions(self._act(prefix, args))
         self.write_record(prefix, request)
+
+    def _act(self, prefix: str, args: List[str]) -> dict:
+        """Run a conda command that changes an existing env, with its CEP 22 ``frozen`` mark set aside.
+
+        conda refuses to touch a frozen env without ``--override-frozen``, which older conda does not know;
+        this module is the one place allowed to change a managed env, so it lifts the mark for its own
+        change and puts it back (whether conda succeeded or not).
+        """
+        mark = os.path.join(prefix, "conda-meta", FROZEN_FILE)
+        aside = f"{mark}.cpkgs-aside"
+        frozen = os.path.exists(mark)
+        if frozen:
+            os.replace(mark, aside)
+        try:
+            return self.runner.json(args)
+        finally:
+            if frozen and os.path.exists(aside) and os.path.isdir(os.path.dirname(mark)):
+                os.replace(aside, mark)
+
+    def _condarc(self, prefix: str, text: str, result: dict) -> None:
+        """Write the environment's own ``.condarc`` (owned whole by this module) when it differs."""
+        path = os.path.join(prefix, ".condarc")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                current: Optional[str] = handle.read()
+        except OSError:
+            current = None
+        if current == text:
+            return
+        result["changed"] = True
+        result["condarc_changed"] = True
+        if self.check_mode:
+            return
+        tmp = f"{path}.cpkgs-tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o666 & ~_current_umask())
+        os.replace(tmp, path)
 
     def _frozen(self, prefix: str, frozen: bool, result: dict) -> None:
         path = os.path.join(prefix, "conda-meta", FROZEN_FILE)
@@ -465,6 +554,12 @@ class EnvManager:
                 json.dump({"message": "Managed by cpkgs.conda: change it through the inventory."}, handle)
         else:
             os.unlink(path)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _writable_dir(path: str) -> bool:

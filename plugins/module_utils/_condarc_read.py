@@ -35,7 +35,7 @@ _BOOLS = {
 }
 _NULLS = {"", "~", "null"}
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
-_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)\s*:(?:\s+(.*))?$")
+_KEY = re.compile(r"""^("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z_][A-Za-z0-9_.-]*)\s*:(?:\s+(.*))?$""")
 
 
 def _is_final_comment(comment: str) -> bool:
@@ -165,10 +165,13 @@ class _Reader:
         match = _KEY.match(stripped)
         if not match:
             raise CondarcSyntaxError(lineno, f"expected 'key: value', got {stripped!r}")
+        name = match.group(1)
+        if name[:1] in "'\"":
+            name = str(_scalar(name, lineno))
         if indent == 0:
-            self._top_key(lineno, match.group(1), match.group(2), _is_final_comment(raw[len(line) :]))
+            self._top_key(lineno, name, match.group(2), _is_final_comment(raw[len(line) :]))
         else:
-            self._nested_key(lineno, match.group(1), match.group(2))
+            self._nested_key(lineno, name, match.group(2))
 
     def _item(self, lineno: int, text: str) -> None:
         if self.key is None or isinstance(self.block, dict):

@@ -95,10 +95,23 @@ options:
     description: With O(file), remove packages the file no longer lists (C(conda env update --prune)).
     type: bool
     default: false
+  condarc:
+    description:
+      - The environment's own C(PREFIX/.condarc), as a mapping of keys (for example C(channels)). The module owns
+        this file whole and rewrites it when it differs; unset leaves the file alone.
+      - conda reads it only while the environment is active (C($CONDA_PREFIX/.condarc)).
+    type: dict
+  publish:
+    description:
+      - Build a new environment behind a closed door. The module makes the prefix directory with mode C(0700)
+        before conda runs and opens it (C(0777) less the O(umask)) only once conda succeeded, so nobody can
+        activate a half-built release environment.
+    type: bool
+    default: true
   envs:
     description:
       - Several environments in one task. Each item takes O(name) or O(prefix), O(specs), O(file), O(lockfile),
-        O(channels), O(override_channels), O(offline), O(state), O(frozen) and O(prune); O(channels),
+        O(channels), O(override_channels), O(offline), O(state), O(frozen), O(prune) and O(condarc); O(channels),
         O(override_channels) and O(offline) given at the top level are the defaults of the items.
       - All are planned first from files; conda runs only for those that need work.
     type: list
@@ -111,18 +124,22 @@ notes:
   - The tree's C(.condarc) channels are used unless O(override_channels=true).
   - The record C(conda-meta/cpkgs_conda_request) holds JSON but has no C(.json) suffix, so conda never reads it as a
     package record.
+  - A frozen environment (O(frozen=true)) is still changed by this module when its request changes; the C(frozen)
+    mark is set aside while conda runs and put back afterwards (C(--override-frozen) exists only in recent conda).
 seealso:
   - module: cpkgs.conda.conda_facts
   - module: cpkgs.conda.condarc
 """
 
 EXAMPLES = r"""
-- name: One release environment, frozen once built
+- name: One release environment, frozen once built, with its own channels
   cpkgs.conda.conda_env:
     name: isis4.3.0
     specs: [isis=4.3.0]
     channels: [usgs-astrogeology, conda-forge]
     frozen: true
+    condarc:
+      channels: [usgs-astrogeology, conda-forge]
 
 - name: All release environments in one task (a no-op re-run starts no conda)
   cpkgs.conda.conda_env:
@@ -209,6 +226,7 @@ _ENV_KEYS = (
     "state",
     "frozen",
     "prune",
+    "condarc",
 )
 
 
@@ -260,6 +278,8 @@ def main() -> None:
             state={"type": "str", "choices": ["present", "latest", "absent"], "default": "present"},
             frozen={"type": "bool"},
             prune={"type": "bool", "default": False},
+            condarc={"type": "dict"},
+            publish={"type": "bool", "default": True},
             envs={"type": "list", "elements": "dict"},
             umask={"type": "raw", "default": "0022"},
         ),
@@ -286,7 +306,9 @@ def main() -> None:
     os.environ.clear()
     os.environ.update(clean_environment(paths.environ))
     runner = CondaRunner(module.run_command, conda_exe)
-    manager = EnvManager(runner, paths.root_prefix or "", paths.envs_dirs(), check_mode=module.check_mode)
+    manager = EnvManager(
+        runner, paths.root_prefix or "", paths.envs_dirs(), check_mode=module.check_mode, publish=params["publish"]
+    )
     results = []
     for env in envs:
         try:

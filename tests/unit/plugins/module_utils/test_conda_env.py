@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
+    CONDARC_HEADER,
     REQUEST_FILE,
     CondaError,
     CondaRunner,
@@ -18,8 +20,10 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     InputError,
     clean_environment,
     fingerprint,
+    render_condarc,
     spec_name,
 )
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_read import parse_condarc
 
 CONTRACT = Path(__file__).resolve().parents[3] / "testbed" / "contract"
 
@@ -36,6 +40,8 @@ class FakeConda:
         self.dry_run_answer = "dryrun_noop.json"
         self.fail_create = False
         self.fail_install = False
+        self.seen_modes: list[int] = []  # the prefix's mode when create ran
+        self.seen_frozen: list[bool] = []  # whether conda-meta/frozen existed when install/remove ran
 
     @staticmethod
     def _prefix(cmd: list[str]) -> Path:
@@ -64,7 +70,10 @@ class FakeConda:
             name = "create.json" if sub == ["create"] else self.dry_run_answer
             return 0, (CONTRACT / name).read_text(), ""
         prefix = self._prefix(cmd)
+        if sub in (["install"], ["remove"]):
+            self.seen_frozen.append((prefix / "conda-meta" / "frozen").exists())
         if sub == ["create"]:
+            self.seen_modes.append(prefix.stat().st_mode & 0o777 if prefix.exists() else -1)
             if self.fail_create:
                 (prefix / "conda-meta").mkdir(parents=True)  # conda got half-way
                 return 1, (CONTRACT / "create_fail.json").read_text(), ""
@@ -349,3 +358,65 @@ def test_runner_turns_conda_errors_into_messages() -> None:
 
     with pytest.raises(CondaError, match="conda exited with rc=137: Killed"):
         CondaRunner(garbage, "/t/bin/conda").json(["info"])
+
+
+def test_publish_builds_behind_a_closed_door(tree: Path, conda: FakeConda) -> None:
+    old = os.umask(0o022)
+    try:
+        manager(tree, conda).run(env(specs=["pkga"]))
+    finally:
+        os.umask(old)
+    assert conda.seen_modes == [0o700]  # nobody else could enter while conda built it
+    assert (tree / "envs" / "e1").stat().st_mode & 0o777 == 0o755  # opened once complete
+
+
+def test_without_publish_conda_makes_the_directory(tree: Path, conda: FakeConda) -> None:
+    runner = CondaRunner(conda, str(tree / "bin" / "conda"))
+    EnvManager(runner, str(tree), [str(tree / "envs")], publish=False).run(env(specs=["pkga"]))
+    assert conda.seen_modes == [-1]
+
+
+def test_env_condarc_is_written_whole_and_idempotent(tree: Path, conda: FakeConda) -> None:
+    wanted = {
+        "channels": ["usgs-astrogeology", "conda-forge"],
+        "auto_stack": 1,
+        "proxy_servers": {"http": "p:1", "odd key": "x"},
+    }
+    first = manager(tree, conda).run(env(specs=["pkga"], condarc=wanted))
+    path = tree / "envs" / "e1" / ".condarc"
+    text = path.read_text()
+    assert first["condarc_changed"] is True
+    assert text.startswith(CONDARC_HEADER)
+    assert parse_condarc(text)[0] == wanted  # conda's reader and ours agree on what was written
+    conda.calls.clear()
+    again = manager(tree, conda).run(env(specs=["pkga"], condarc=wanted))
+    assert again["changed"] is False and conda.calls == []
+    checked = manager(tree, conda, check_mode=True).run(env(specs=["pkga"], condarc={"channels": ["x"]}))
+    assert checked["changed"] is True and path.read_text() == text  # check mode writes nothing
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (["channels"], "condarc: must be a mapping"),
+        ({"bad key": 1}, "condarc: 'bad key' is not a .condarc key"),
+        ({"channels": [{"nested": 1}]}, "condarc.channels: values must be strings"),
+    ],
+)
+def test_render_condarc_refuses(data: object, message: str) -> None:
+    with pytest.raises(InputError) as info:
+        render_condarc(data)  # type: ignore[arg-type]
+    assert message in str(info.value)
+
+
+def test_frozen_env_is_changed_with_the_mark_set_aside(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"], frozen=True))
+    conda.dry_run_answer = "dryrun_change.json"
+    result = manager(tree, conda).run(env(specs=["pkga=1.0"], frozen=True))
+    assert result["changed"] is True
+    assert conda.seen_frozen == [False]  # conda saw an unfrozen env
+    assert (tree / "envs" / "e1" / "conda-meta" / "frozen").exists()  # and the mark is back
+    conda.fail_install = True
+    with pytest.raises(CondaError):
+        manager(tree, conda).run(env(specs=["pkga=2.0"], frozen=True))
+    assert (tree / "envs" / "e1" / "conda-meta" / "frozen").exists()  # back after a failure too

@@ -35,6 +35,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_read import C
         ("changeps1: 'it''s'\n", {"changeps1": "it's"}),
         ("pkgs_dirs:\n", {"pkgs_dirs": None}),
         ("version: 1.10\n", {"version": "1.10"}),
+        ('proxy_servers:\n  "http": "p:1"\n  \'odd key\': x\n', {"proxy_servers": {"http": "p:1", "odd key": "x"}}),
     ],
 )
 def test_parse(text: str, expected: dict) -> None:
