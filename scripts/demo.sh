@@ -26,10 +26,13 @@ cat >"$DEMO/paths.yml" <<YAML
 # Written by scripts/demo.sh: the paths of this checkout.
 conda_tree_share_root: "$SHARE"
 conda_tree_cache_dir: "$DEMO/cache"
-conda_tree_installer_file: "$INSTALLER"
-conda_tree_installer_sha256: "$(cut -d' ' -f1 "$INSTALLER.sha256")"
+conda_tree_installers:
+  Linux-x86_64:
+    file: "$INSTALLER"
+    sha256: "$(cut -d' ' -f1 "$INSTALLER.sha256")"
 conda_envs_channels:
   - "file://$CPKGS_BUILD/channel/cpkgs-testbed"
+conda_client_hook_dir: "$DEMO/etc/profile.d"
 YAML
 
 run_site() {
@@ -48,8 +51,8 @@ cat <<TXT
 The demo share is ready: $TREE
 (its conda is the test bed's stand-in on py-rattler, installed like a Miniforge tree; not real conda)
 
-What a user types next:
-  source $TREE/etc/profile.d/conda.sh
+What a user types next (the hook picks the tree for this OS, as /etc/profile.d/cpkgs-conda.sh would):
+  source $DEMO/etc/profile.d/cpkgs-conda.sh
   conda env list
   conda activate isis4.3.0
   isis-version
