@@ -11,19 +11,27 @@ import functools
 import json
 import os
 import shlex
+from pathlib import Path
 
 import pytest
 import testinfra
 from testinfra.utils.ansible_runner import AnsibleRunner
 
 # Keep in sync with group_vars/all.yml.
-PREFIX = "/nfs/cpkgs/anaconda3_linux"
+SHARE = "/nfs/cpkgs"
+PREFIX = f"{SHARE}/anaconda3_linux"
+MAC_PREFIX = f"{SHARE}/anaconda3_macOS"
+RELEASES = [
+    "3.6.0", "3.6.2", "3.7.0", "3.7.1", "3.8.0", "3.8.1", "3.9.0", "3.9.1",
+    "4.0.0", "4.0.1", "4.1.0", "4.1.1", "4.2.0", "4.3.0",
+]
 ENV_NAME = "isis4.3.0"
 ENV_PREFIX = f"{PREFIX}/envs/{ENV_NAME}"
 ADMIN = "cpkgsadm"
 USER = "alice"
 CONDA_VERSION = "26.7.1"
-STAGING_DIR = "/srv/cpkgs-installer"
+CACHE_DIR = "/var/cache/cpkgs-conda"
+CHANNEL_URL = "file:///srv/channel/cpkgs-testbed"
 
 if not os.environ.get("MOLECULE_INVENTORY_FILE"):
     pytest.skip("needs molecule's inventory (MOLECULE_INVENTORY_FILE)", allow_module_level=True)
@@ -117,17 +125,87 @@ def test_users_see_the_release_env(alice: testinfra.host.Host) -> None:
     assert out["envs_details"][ENV_PREFIX]["writable"] is False
 
 
-# Depends on the shell helper's conda.sh / conda.csh (tests/testbed/installer/etc/profile.d).
+def test_users_see_all_fourteen_releases(alice: testinfra.host.Host) -> None:
+    """Every release environment of the inventory is listed for a user, and none is writable by them."""
+    out = json.loads(alice.check_output(f"{PREFIX}/bin/conda env list --json"))
+    for release in RELEASES:
+        prefix = f"{PREFIX}/envs/isis{release}"
+        assert prefix in out["envs"], release
+        assert out["envs_details"][prefix]["frozen"] is True, release
+
+
+# The hooks the conda_client role installed, as each shell reads them at start-up: bash as a login shell
+# (/etc/profile -> /etc/profile.d/cpkgs-conda.sh), zsh interactive (/etc/zsh/zshrc, ~/.zshrc), tcsh
+# (/etc/csh.cshrc, ~/.tcshrc). No explicit `source` of conda.sh: the hook must have done it.
 @pytest.mark.parametrize(
-    ("shell", "hook"),
-    [("bash", "conda.sh"), ("zsh", "conda.sh"), ("tcsh", "conda.csh")],
+    ("shell", "flags"),
+    [("bash", "-lc"), ("zsh", "-ic"), ("tcsh", "-c")],
 )
-def test_env_activates_for_users(alice: testinfra.host.Host, shell: str, hook: str) -> None:
-    """`conda activate` of the release env works in each login shell and its tools see their prefix."""
-    # Two lines: csh expands aliases (conda.csh defines `conda` as one) only on lines read after the definition.
-    script = f"source {PREFIX}/etc/profile.d/{hook}\nconda activate {ENV_NAME} && isis-version"
-    out = alice.check_output(f"{shell} -c {shlex.quote(script)}")
-    assert out.splitlines()[-1] == f"isis 4.3.0 prefix={ENV_PREFIX}"
+@pytest.mark.parametrize("release", ["3.6.0", "4.3.0"])
+def test_release_activates_in_each_shell(alice: testinfra.host.Host, shell: str, flags: str, release: str) -> None:
+    """`conda activate isisX` works straight away in bash, zsh and tcsh, and its tools see their prefix."""
+    prefix = f"{PREFIX}/envs/isis{release}"
+    out = alice.check_output(f"{shell} {flags} {shlex.quote(f'conda activate isis{release} && isis-version')}")
+    assert out.splitlines()[-1] == f"isis {release} prefix={prefix}"
+
+
+def test_hook_is_silent_without_the_share(alice: testinfra.host.Host) -> None:
+    """A login shell on a host where the share is absent prints nothing and succeeds (scp keeps working)."""
+    script = "sed 's#/nfs/cpkgs#/nfs/not-mounted#g' /etc/profile.d/cpkgs-conda.sh > /tmp/hook.sh && . /tmp/hook.sh"
+    result = alice.run(f"bash -c {shlex.quote(script + '; type conda >/dev/null 2>&1 || echo no-conda')}")
+    assert result.rc == 0
+    assert result.stdout == "no-conda\n"
+    assert result.stderr == ""
+
+
+def test_hook_picks_the_macos_tree_on_darwin(builder: testinfra.host.Host, alice: testinfra.host.Host) -> None:
+    """With `uname -s` saying Darwin, the same hook sources the macOS tree (a dummy one here)."""
+    builder.check_output(
+        f"install -d -o {ADMIN} {MAC_PREFIX}/etc/profile.d && "
+        f"echo 'CPKGS_PICKED=macOS; export CPKGS_PICKED' > {MAC_PREFIX}/etc/profile.d/conda.sh"
+    )
+    try:
+        alice.check_output(
+            "mkdir -p /tmp/fakebin && printf '#!/bin/sh\\necho Darwin\\n' > /tmp/fakebin/uname"
+            " && chmod +x /tmp/fakebin/uname"
+        )
+        out = alice.check_output(
+            "PATH=/tmp/fakebin:$PATH bash -c '. /etc/profile.d/cpkgs-conda.sh; echo \"$CPKGS_PICKED\"'"
+        )
+        assert out.strip() == "macOS"
+        linux = alice.check_output("bash -c '. /etc/profile.d/cpkgs-conda.sh; echo \"$CONDA_EXE\"'")
+        assert linux.strip().startswith(PREFIX)
+    finally:
+        builder.check_output(f"rm -rf {MAC_PREFIX}")
+
+
+def test_users_cannot_change_a_shared_env(alice_on_builder: testinfra.host.Host) -> None:
+    """`conda install` into a shared env fails for a user (frozen, and not writable) and changes nothing.
+
+    On the builder, where the share is writable for its owner: the refusal comes from the env, not the mount.
+    """
+    before = alice_on_builder.check_output(f"ls -l --full-time {ENV_PREFIX}/conda-meta")
+    base = f"{PREFIX}/bin/conda install -p {ENV_PREFIX} --offline --override-channels -c {CHANNEL_URL} -y --json"
+    frozen = alice_on_builder.run(f"{base} libcspice=66")
+    assert frozen.rc != 0
+    assert json.loads(frozen.stdout)["exception_name"] == "EnvironmentIsFrozenError"
+    forced = alice_on_builder.run(f"{base} --override-frozen libcspice=66")
+    assert forced.rc != 0
+    assert "NotWritable" in json.loads(forced.stdout)["exception_name"]
+    assert alice_on_builder.check_output(f"ls -l --full-time {ENV_PREFIX}/conda-meta") == before
+
+
+def test_system_condarc_has_the_inventory_keys(client: testinfra.host.Host) -> None:
+    """The tree's .condarc carries the role's defaults and the inventory's keys."""
+    text = client.file(f"{PREFIX}/.condarc").content_string
+    for line in ("auto_update_conda: false", "notify_outdated_conda: false", "channel_priority: strict",
+                 f"- {CHANNEL_URL}"):
+        assert line in text, text
+
+
+def test_release_env_has_its_own_condarc(client: testinfra.host.Host) -> None:
+    """An environment's own .condarc from the inventory."""
+    assert f'- "{CHANNEL_URL}"' in client.file(f"{ENV_PREFIX}/.condarc").content_string
 
 
 def test_share_is_read_only_on_clients(client: testinfra.host.Host) -> None:
@@ -145,8 +223,11 @@ def test_clients_resolve_builders(client: testinfra.host.Host) -> None:
 
 
 def test_installer_checksum_was_verified(builder: testinfra.host.Host) -> None:
-    """The installer staged on the builder matches its published checksum file."""
-    staged = builder.check_output(f"ls {STAGING_DIR}/*.sh").split()
+    """The installer kept on the builder is the one whose sha256 the inventory names."""
+    staged = builder.check_output(f"ls {CACHE_DIR}/*.sh").split()
     assert len(staged) == 1
-    published = builder.file(f"{staged[0]}.sha256").content_string.split()[0]
-    assert builder.file(staged[0]).sha256sum == published
+    expected = os.environ.get("CPKGS_TEST_INSTALLER_SHA256")
+    if not expected:
+        build = Path(os.environ.get("CPKGS_BUILD") or Path(__file__).resolve().parents[3] / ".build")
+        expected = (build / "installer" / f"{Path(staged[0]).name}.sha256").read_text().split()[0]
+    assert builder.file(staged[0]).sha256sum == expected
