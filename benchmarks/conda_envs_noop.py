@@ -1,0 +1,144 @@
+"""What a no-op run of the ``cpkgs.conda.conda_envs`` role costs for 14 and 100 release environments.
+
+For each N it prints:
+
+* role     - the time Ansible spends in the role (``ansible.posix.profile_roles``), the issue's target
+             being under 1.5 s for 14 environments;
+* play     - the whole ``ansible-playbook`` wall time, Ansible's start-up and fact gathering included;
+* per-task - the same play with one ``ansible.builtin.command: /bin/true`` task per environment instead of
+             the role: the floor of any design that pays one Ansible task per environment.
+
+Run after ``bash scripts/test.sh`` (or ``scripts/demo.sh``) has built the test bed:
+
+    .venv/bin/python benchmarks/conda_envs_noop.py [--sizes 14,100]
+
+The tree is the test bed's conda stand-in installed into a temporary directory; the environments are built
+once by the role and then copied, so the run measures the no-op only. For reference, the issue recorded no-op
+re-runs of 14 environments with real conda 26.7.1 on these machines: evandam.conda 13.6 s (0.97 s per task),
+UDST/ansible-conda 22 s, andrewrothstein's conda-env role 19.4 s, 14 tasks of /bin/true alone 6 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = Path(os.environ.get("CPKGS_BUILD", REPO / ".build"))
+INSTALLER = BUILD / "installer" / "cpkgs-conda-standin-26.7.1-Linux-x86_64.sh"
+CHANNEL = f"file://{BUILD / 'channel' / 'cpkgs-testbed'}"
+BIN = Path(sys.executable).parent
+
+
+def env() -> dict:
+    environ = dict(os.environ)
+    environ.update(
+        ANSIBLE_COLLECTIONS_PATH=str(BUILD / "collections"),
+        ANSIBLE_HOME=str(BUILD / "ansible-home"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_roles",
+    )
+    return environ
+
+
+def write_play(path: Path, tree: Path, count: int, per_task: bool) -> None:
+    envs = [{"name": f"e{i:03d}", "specs": ["isis=4.3.0"]} for i in range(count)]
+    if per_task:
+        tasks = [
+            {"name": f"One task per environment {i}", "ansible.builtin.command": "/bin/true", "changed_when": False}
+            for i in range(count)
+        ]
+        play = {"hosts": "localhost", "gather_facts": False, "tasks": tasks}
+    else:
+        play = {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "vars": {
+                "conda_envs_root_prefix": str(tree),
+                "conda_envs_channels": [CHANNEL],
+                "conda_envs_offline": True,
+                "conda_envs_list": envs,
+            },
+            "roles": [{"role": "cpkgs.conda.conda_envs"}],
+        }
+    path.write_text(json.dumps([play]))
+
+
+def run_play(play: Path) -> tuple[float, float, str]:
+    cmd = [
+        str(BIN / "ansible-playbook"),
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        str(play),
+    ]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"ansible-playbook failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    role = sum(float(m) for m in re.findall(r"^conda_envs -+ ([0-9.]+)s$", proc.stdout, re.MULTILINE))
+    return wall, role, proc.stdout
+
+
+def prepare(work: Path, tree: Path, count: int) -> None:
+    """Build one environment with the role, then copy it so that all ``count`` match their request."""
+    first = tree / "envs" / "e000"
+    if not first.exists():
+        play = work / "first.json"
+        write_play(play, tree, 1, per_task=False)
+        run_play(play)
+    for i in range(1, count):
+        target = tree / "envs" / f"e{i:03d}"
+        if not target.exists():
+            shutil.copytree(first, target, symlinks=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="14,100")
+    args = parser.parse_args()
+    if not INSTALLER.exists():
+        print(f"no stand-in installer at {INSTALLER}: run `bash scripts/test.sh` first", file=sys.stderr)
+        return 2
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="cpkgs-bench-envs-") as tmp:
+        work = Path(tmp)
+        tree = work / "tree"
+        subprocess.run(["/bin/sh", str(INSTALLER), "-b", "-p", str(tree)], check=True, capture_output=True)
+        for count in (int(s) for s in args.sizes.split(",")):
+            prepare(work, tree, count)
+            play = work / f"noop-{count}.json"
+            write_play(play, tree, count, per_task=False)
+            run_play(play)  # settles the request records of the copies
+            wall, role, out = run_play(play)
+            if "changed=0" not in out:
+                raise SystemExit(f"the no-op run changed something:\n{out[-2000:]}")
+            baseline = work / f"per-task-{count}.json"
+            write_play(baseline, tree, count, per_task=True)
+            per_task_wall, _role, _out = run_play(baseline)
+            rows.append((count, role, wall, per_task_wall))
+    print("No-op run of the conda_envs role (test-bed stand-in tree; no conda process starts on a no-op)")
+    print(f"{'envs':>5} {'role s':>7} {'play s':>7} {'N x /bin/true play s':>21} {'per-task/play':>14}")
+    for count, role, wall, per_task in rows:
+        print(f"{count:>5} {role:>7.2f} {wall:>7.2f} {per_task:>21.2f} {per_task / wall:>13.1f}x")
+    print(
+        "role: time inside the role (profile_roles); play: ansible-playbook wall time incl. start-up. Target: the "
+        "role under 1.5 s for 14 environments."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
