@@ -56,6 +56,7 @@ stage_lint() {
     check shellcheck -x .ci/run "${shell_files[@]}"
     check ansible-lint --offline -q
     check antsibull-changelog lint
+    check python scripts/gen_role_docs.py --check
 }
 
 # ansible-test wants the collection under ansible_collections/NAMESPACE/NAME; copy the tracked files
