@@ -1,0 +1,163 @@
+#!/usr/bin/python
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: tree_manifest
+short_description: Write a manifest of a conda tree, or check a copy of the tree against one
+version_added: 0.1.0
+description:
+  - With O(state=present), scans a directory tree (the golden copy of a cluster node's common tree) and writes a
+    manifest of every entry: type, size, mode and sha256 of files, targets of symlinks. The file is rewritten only
+    when the tree changed.
+  - With O(state=verified), scans a copy of the tree (a node's local disk) and compares it with the manifest. It
+    changes nothing; RV(drift) lists the missing, extra and changed paths and RV(in_sync) says whether there are none.
+  - Standard library only; hashing reads every file once.
+author:
+  - cpkgs.conda maintainers (@cpkgs)
+extends_documentation_fragment:
+  - cpkgs.conda.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  path:
+    description: The tree's root directory.
+    type: path
+    required: true
+  manifest:
+    description: The manifest file (JSON).
+    type: path
+    required: true
+  state:
+    description: V(present) writes the manifest of O(path); V(verified) compares O(path) with it.
+    type: str
+    choices: [present, verified]
+    default: present
+  exclude:
+    description:
+      - Paths relative to O(path) to leave out, as shell patterns (C(pkgs/*)). With O(state=verified) the manifest's
+        own list is used unless this is given.
+    type: list
+    elements: str
+  checksums:
+    description: Hash file contents (sha256). Without it only type, size, mode and link targets are compared.
+    type: bool
+    default: true
+seealso:
+  - module: cpkgs.conda.conda_facts
+"""
+
+EXAMPLES = r"""
+- name: Manifest of the golden copy on the share
+  cpkgs.conda.tree_manifest:
+    path: /nfs/cpkgs/golden/anaconda3_linux
+    manifest: /nfs/cpkgs/golden/anaconda3_linux.manifest.json
+    exclude: ["pkgs/*"]
+
+- name: Check a node's local copy
+  cpkgs.conda.tree_manifest:
+    path: /usr/local/cpkgs/anaconda3_linux
+    manifest: /nfs/cpkgs/golden/anaconda3_linux.manifest.json
+    state: verified
+  register: node_tree
+
+- name: Report drift
+  ansible.builtin.debug:
+    var: node_tree.drift
+  when: not node_tree.in_sync
+"""
+
+RETURN = r"""
+files:
+  description: How many entries the tree has (files, directories and links, exclusions left out).
+  returned: success
+  type: int
+  sample: 4211
+bytes:
+  description: The total size of the tree's files.
+  returned: success
+  type: int
+  sample: 734003200
+in_sync:
+  description: Whether the tree matches the manifest (O(state=verified)).
+  returned: state is verified
+  type: bool
+  sample: false
+drift:
+  description: Paths (relative to O(path)) that are C(missing), C(extra) or C(changed) against the manifest.
+  returned: state is verified
+  type: dict
+  sample: {missing: [], extra: [envs/old/bin/tool], changed: [envs/isis4.3.0/bin/isis-version]}
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._manifest import compare, dump, load, scan
+
+
+def _totals(entries: dict) -> dict:
+    return {"files": len(entries), "bytes": sum(e.get("size", 0) for e in entries.values())}
+
+
+def _write(module: AnsibleModule, path: str, text: str) -> None:
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".manifest.", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)
+    module.atomic_move(tmp, path)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "manifest": {"type": "path", "required": True},
+            "state": {"type": "str", "choices": ["present", "verified"], "default": "present"},
+            "exclude": {"type": "list", "elements": "str"},
+            "checksums": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    if not os.path.isdir(params["path"]):
+        module.fail_json(msg=f"path: {params['path']!r} is not a directory")
+    if params["state"] == "verified":
+        try:
+            with open(params["manifest"], encoding="utf-8") as handle:
+                manifest = load(handle.read(), params["manifest"])
+        except OSError as exc:
+            module.fail_json(msg=f"manifest: cannot read {params['manifest']!r}: {exc.strerror or exc}")
+        except ValueError as exc:
+            module.fail_json(msg=str(exc))
+        exclude = params["exclude"] if params["exclude"] is not None else manifest.get("exclude", [])
+        actual = scan(params["path"], exclude, checksums=params["checksums"])
+        drift = compare(manifest["entries"], actual)
+        in_sync = not any(drift.values())
+        module.exit_json(changed=False, in_sync=in_sync, drift=drift, **_totals(actual))
+    exclude = params["exclude"] or []
+    entries = scan(params["path"], exclude, checksums=params["checksums"])
+    text = dump(entries, exclude)
+    try:
+        with open(params["manifest"], encoding="utf-8") as handle:
+            current = handle.read()
+    except OSError:
+        current = None
+    changed = current != text
+    if changed and not module.check_mode:
+        _write(module, params["manifest"], text)
+    module.exit_json(changed=changed, **_totals(entries))
+
+
+if __name__ == "__main__":
+    main()
