@@ -29,6 +29,17 @@ def _default(value: object) -> str:
     return f"`{value}`"
 
 
+def _options(options: dict) -> list[str]:
+    lines = ["| variable | type | default | description |", "|---|---|---|---|"]
+    for name, option in options.items():
+        kind = option.get("type", "str")
+        if kind == "list" and option.get("elements"):
+            kind = f"list of {option['elements']}"
+        shown = _default(option.get("default")).replace("|", "\\|")
+        lines.append(f"| `{name}` | {kind} | {shown} | {_cell(option.get('description', ''))} |")
+    return lines
+
+
 def render(role: str, spec: dict) -> str:
     main = spec["argument_specs"]["main"]
     lines = [
@@ -43,15 +54,23 @@ def render(role: str, spec: dict) -> str:
         f"Use it with `ansible.builtin.include_role: name=cpkgs.conda.{role}` or in `roles:`; "
         f"`ansible-doc -t role cpkgs.conda.{role}` shows the same reference.",
         "",
-        "| variable | type | default | description |",
-        "|---|---|---|---|",
+        *_options(main["options"]),
     ]
-    for name, option in main["options"].items():
-        kind = option.get("type", "str")
-        if kind == "list" and option.get("elements"):
-            kind = f"list of {option['elements']}"
-        shown = _default(option.get("default")).replace("|", "\\|")
-        lines.append(f"| `{name}` | {kind} | {shown} | {_cell(option.get('description', ''))} |")
+    for entry, other in spec["argument_specs"].items():
+        if entry == "main":
+            continue
+        lines += [
+            "",
+            f"## Entry point `{entry}`",
+            "",
+            f"`ansible.builtin.include_role: name=cpkgs.conda.{role} tasks_from={entry}`: "
+            + _cell(other["short_description"])
+            + ".",
+            "",
+            *[_cell(line) for line in other.get("description", [])],
+            "",
+            *_options(other["options"]),
+        ]
     return "\n".join(lines) + "\n"
 
 
