@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -31,18 +30,15 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-BUILD = Path(os.environ.get("CPKGS_BUILD", REPO / ".build"))
+from _testbed import BIN, BUILD, CHANNEL, INSTALLER, ansible_env
+
 sys.path.insert(0, str(BUILD / "collections"))
 
-from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (  # noqa: E402
+from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     CondaRunner,
     EnvManager,
     EnvSpec,
 )
-
-INSTALLER = BUILD / "installer" / "cpkgs-conda-standin-26.7.1-Linux-x86_64.sh"
-CHANNEL = f"file://{BUILD / 'channel' / 'cpkgs-testbed'}"
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -92,17 +88,6 @@ def time_logic(conda_exe: str, work: Path, prefixes: list[Path]) -> float:
     return statistics.median(samples)
 
 
-def ansible_env() -> dict:
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(BUILD / "collections"),
-        ANSIBLE_HOME=str(BUILD / "ansible-home"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-    )
-    return env
-
-
 def module_args(conda_exe: str, prefixes: list[Path]) -> dict:
     return {
         "conda_exe": conda_exe,
@@ -114,9 +99,8 @@ def module_args(conda_exe: str, prefixes: list[Path]) -> dict:
 
 
 def time_module(conda_exe: str, prefixes: list[Path]) -> float:
-    bindir = Path(sys.executable).parent
     cmd = [
-        str(bindir / "ansible"),
+        str(BIN / "ansible"),
         "localhost",
         "-c",
         "local",
@@ -136,11 +120,8 @@ def time_play(conda_exe: str, prefixes: list[Path], work: Path) -> float:
     play = work / "play.yml"
     task = {"name": "Release environments", "cpkgs.conda.conda_env": module_args(conda_exe, prefixes)}
     play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]))
-    bindir = Path(sys.executable).parent
     start = time.perf_counter()
-    out = run(
-        [str(bindir / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(play)], env=ansible_env()
-    ).stdout
+    out = run([str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(play)], env=ansible_env()).stdout
     elapsed = time.perf_counter() - start
     assert "changed=0" in out, out[-500:]
     return elapsed

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -31,22 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-BUILD = Path(os.environ.get("CPKGS_BUILD", REPO / ".build"))
-INSTALLER = BUILD / "installer" / "cpkgs-conda-standin-26.7.1-Linux-x86_64.sh"
-CHANNEL = f"file://{BUILD / 'channel' / 'cpkgs-testbed'}"
-BIN = Path(sys.executable).parent
-
-
-def env() -> dict:
-    environ = dict(os.environ)
-    environ.update(
-        ANSIBLE_COLLECTIONS_PATH=str(BUILD / "collections"),
-        ANSIBLE_HOME=str(BUILD / "ansible-home"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_roles",
-    )
-    return environ
+from _testbed import BIN, CHANNEL, INSTALLER, ansible_env
 
 
 def write_play(path: Path, tree: Path, count: int, per_task: bool) -> None:
@@ -84,7 +68,8 @@ def run_play(play: Path) -> tuple[float, float, str]:
         str(play),
     ]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), check=False)
+    environ = ansible_env(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_roles")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=environ, check=False)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"ansible-playbook failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")

@@ -33,6 +33,21 @@ def _excluded(relpath: str, patterns: List[str]) -> bool:
     return any(fnmatch.fnmatch(relpath, pattern) or fnmatch.fnmatch(relpath + "/", pattern) for pattern in patterns)
 
 
+def _entry(full: str, checksums: bool) -> Optional[dict]:
+    """One entry of the manifest: a symlink (not followed), a directory, a regular file, or None (sockets …)."""
+    info = os.lstat(full)
+    if stat.S_ISLNK(info.st_mode):
+        return {"type": "link", "target": os.readlink(full)}
+    if stat.S_ISDIR(info.st_mode):
+        return {"type": "dir", "mode": stat.S_IMODE(info.st_mode)}
+    if stat.S_ISREG(info.st_mode):
+        entry = {"type": "file", "size": info.st_size, "mode": stat.S_IMODE(info.st_mode)}
+        if checksums:
+            entry["sha256"] = _sha256(full)
+        return entry
+    return None
+
+
 def scan(root: str, exclude: Optional[List[str]] = None, checksums: bool = True) -> Dict[str, dict]:
     """``{relative path: {type, size, mode, sha256|target}}`` of every entry below ``root``.
 
@@ -44,32 +59,18 @@ def scan(root: str, exclude: Optional[List[str]] = None, checksums: bool = True)
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root)
         rel_dir = "" if rel_dir == "." else rel_dir
-        kept = []
-        for name in sorted(dirnames):
+        descend = []
+        for name in sorted(dirnames) + sorted(filenames):
             rel = os.path.join(rel_dir, name)
             if _excluded(rel, patterns):
                 continue
-            full = os.path.join(dirpath, name)
-            info = os.lstat(full)
-            if stat.S_ISLNK(info.st_mode):
-                entries[rel] = {"type": "link", "target": os.readlink(full)}
+            entry = _entry(os.path.join(dirpath, name), checksums)
+            if entry is None:
                 continue
-            entries[rel] = {"type": "dir", "mode": stat.S_IMODE(info.st_mode)}
-            kept.append(name)
-        dirnames[:] = kept
-        for name in sorted(filenames):
-            rel = os.path.join(rel_dir, name)
-            if _excluded(rel, patterns):
-                continue
-            full = os.path.join(dirpath, name)
-            info = os.lstat(full)
-            if stat.S_ISLNK(info.st_mode):
-                entries[rel] = {"type": "link", "target": os.readlink(full)}
-            elif stat.S_ISREG(info.st_mode):
-                entry = {"type": "file", "size": info.st_size, "mode": stat.S_IMODE(info.st_mode)}
-                if checksums:
-                    entry["sha256"] = _sha256(full)
-                entries[rel] = entry
+            entries[rel] = entry
+            if entry["type"] == "dir":
+                descend.append(name)
+        dirnames[:] = descend
     return entries
 
 
