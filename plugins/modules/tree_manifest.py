@@ -10,11 +10,11 @@ short_description: Write a manifest of a conda tree, or check a copy of the tree
 version_added: 0.1.0
 description:
   - With O(state=present), scans a directory tree (the golden copy of a cluster node's common tree) and writes a
-    manifest of every entry: type, size, mode and sha256 of files, targets of symlinks. The file is rewritten only
-    when the tree changed.
+    manifest of every entry (type, size, mode and sha256 of files, targets of symlinks). The file is rewritten
+    only when the tree changed.
   - With O(state=verified), scans a copy of the tree (a node's local disk) and compares it with the manifest. It
     changes nothing; RV(drift) lists the missing, extra and changed paths and RV(in_sync) says whether there are none.
-  - Standard library only; hashing reads every file once.
+  - Standard library only. Hashing reads every file once.
 author:
   - cpkgs.conda maintainers (@cpkgs)
 extends_documentation_fragment:
