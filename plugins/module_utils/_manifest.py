@@ -30,7 +30,9 @@ def _sha256(path: str) -> str:
 
 
 def _excluded(relpath: str, patterns: List[str]) -> bool:
-    return any(fnmatch.fnmatch(relpath, pattern) or fnmatch.fnmatch(relpath + "/", pattern) for pattern in patterns)
+    """Whether a relative path matches a pattern (``pkgs/*`` leaves out what is in ``pkgs``, not ``pkgs`` itself,
+    as rsync's ``--exclude=pkgs/*`` does)."""
+    return any(fnmatch.fnmatch(relpath, pattern) for pattern in patterns)
 
 
 def _entry(full: str, checksums: bool) -> Optional[dict]:

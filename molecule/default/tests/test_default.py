@@ -7,23 +7,37 @@ runs commands through ``podman exec -u``. Run by ``molecule verify`` (testinfra 
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
 import testinfra
-from testinfra.utils.ansible_runner import AnsibleRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from testbed_hosts import group, podman_host
 
 # Keep in sync with group_vars/all.yml.
 SHARE = "/nfs/cpkgs"
 PREFIX = f"{SHARE}/anaconda3_linux"
 MAC_PREFIX = f"{SHARE}/anaconda3_macOS"
 RELEASES = [
-    "3.6.0", "3.6.2", "3.7.0", "3.7.1", "3.8.0", "3.8.1", "3.9.0", "3.9.1",
-    "4.0.0", "4.0.1", "4.1.0", "4.1.1", "4.2.0", "4.3.0",
+    "3.6.0",
+    "3.6.2",
+    "3.7.0",
+    "3.7.1",
+    "3.8.0",
+    "3.8.1",
+    "3.9.0",
+    "3.9.1",
+    "4.0.0",
+    "4.0.1",
+    "4.1.0",
+    "4.1.1",
+    "4.2.0",
+    "4.3.0",
 ]
 ENV_NAME = "isis4.3.0"
 ENV_PREFIX = f"{PREFIX}/envs/{ENV_NAME}"
@@ -32,22 +46,6 @@ USER = "alice"
 CONDA_VERSION = "26.7.1"
 CACHE_DIR = "/var/cache/cpkgs-conda"
 CHANNEL_URL = "file:///srv/channel/cpkgs-testbed"
-
-if not os.environ.get("MOLECULE_INVENTORY_FILE"):
-    pytest.skip("needs molecule's inventory (MOLECULE_INVENTORY_FILE)", allow_module_level=True)
-
-
-@functools.cache
-def group(name: str) -> list[str]:
-    """Host names of one inventory group of the scenario."""
-    hosts = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"]).get_hosts(name)
-    assert hosts, f"no host in group {name}"
-    return hosts
-
-
-def podman_host(name: str, user: str | None = None) -> testinfra.host.Host:
-    """A testinfra host for container NAME, as USER (root by default)."""
-    return testinfra.get_host(f"podman://{user}@{name}" if user else f"podman://{name}")
 
 
 @pytest.fixture(scope="module", params=group("cpkgs_clients"))
@@ -198,8 +196,12 @@ def test_users_cannot_change_a_shared_env(alice_on_builder: testinfra.host.Host)
 def test_system_condarc_has_the_inventory_keys(client: testinfra.host.Host) -> None:
     """The tree's .condarc carries the role's defaults and the inventory's keys."""
     text = client.file(f"{PREFIX}/.condarc").content_string
-    for line in ("auto_update_conda: false", "notify_outdated_conda: false", "channel_priority: strict",
-                 f"- {CHANNEL_URL}"):
+    for line in (
+        "auto_update_conda: false",
+        "notify_outdated_conda: false",
+        "channel_priority: strict",
+        f"- {CHANNEL_URL}",
+    ):
         assert line in text, text
 
 

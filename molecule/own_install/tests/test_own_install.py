@@ -9,14 +9,16 @@ hosts named after molecule's inventory ($MOLECULE_INVENTORY_FILE); alice runs co
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import shlex
+import sys
+from pathlib import Path
 
 import pytest
 import testinfra
-from testinfra.utils.ansible_runner import AnsibleRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from testbed_hosts import group, podman_host
 
 # Keep in sync with group_vars/all.yml.
 SHARE = "/nfs/cpkgs"
@@ -26,22 +28,6 @@ USER = "alice"
 HOME = f"/home/{USER}"
 OWN = f"{HOME}/miniforge3"
 CHANNEL_URL = "file:///srv/channel/cpkgs-testbed"
-
-if not os.environ.get("MOLECULE_INVENTORY_FILE"):
-    pytest.skip("needs molecule's inventory (MOLECULE_INVENTORY_FILE)", allow_module_level=True)
-
-
-@functools.cache
-def group(name: str) -> list[str]:
-    """Host names of one inventory group of the scenario."""
-    hosts = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"]).get_hosts(name)
-    assert hosts, f"no host in group {name}"
-    return hosts
-
-
-def podman_host(name: str, user: str | None = None) -> testinfra.host.Host:
-    """A testinfra host for container NAME, as USER (root by default)."""
-    return testinfra.get_host(f"podman://{user}@{name}" if user else f"podman://{name}")
 
 
 @pytest.fixture(scope="module", params=group("cpkgs_clients"))
@@ -104,7 +90,7 @@ def test_env_list_shows_shared_releases_and_her_base(alice: testinfra.host.Host)
 @pytest.mark.parametrize("release", RELEASES)
 def test_activate_shared_release_by_name(alice: testinfra.host.Host, release: str) -> None:
     """Her own conda activates a shared release by its name alone, and its tools see their prefix."""
-    out = own_conda(alice, f"conda activate isis{release} && isis-version && echo \"$CONDA_EXE\"")
+    out = own_conda(alice, f'conda activate isis{release} && isis-version && echo "$CONDA_EXE"')
     version, conda_exe = out.splitlines()[-2:]
     assert version == f"isis {release} prefix={SHARED_ENVS}/isis{release}"
     assert conda_exe == f"{OWN}/bin/conda"
@@ -121,6 +107,6 @@ def test_she_still_creates_her_own_envs(alice: testinfra.host.Host) -> None:
         assert not alice.file(f"{SHARED_ENVS}/mydata").exists
         out = json.loads(alice.check_output(f"{OWN}/bin/conda env list --json"))
         assert prefix in out["envs"]
-        assert own_conda(alice, "conda activate mydata && echo \"$CONDA_PREFIX\"").splitlines()[-1] == prefix
+        assert own_conda(alice, 'conda activate mydata && echo "$CONDA_PREFIX"').splitlines()[-1] == prefix
     finally:
         alice.check_output(f"{OWN}/bin/conda env remove -n mydata -y --json")

@@ -1,0 +1,253 @@
+"""Testinfra checks of the "cluster" scenario: the common tree on each node's local disk, users' envs on top.
+
+Run after side_effect.yml, which added one release env to the golden tree, corrupted one file on the second
+node and re-ran the site; what each node's re-run moved and repaired is in EVIDENCE on the node.
+
+Hosts are ``podman://`` hosts named after molecule's inventory ($MOLECULE_INVENTORY_FILE); the unprivileged user
+runs commands through ``podman exec -u``. Run by ``molecule verify`` (testinfra verifier) or, after
+``molecule side-effect``, by ``pytest molecule/cluster/tests`` with MOLECULE_INVENTORY_FILE set.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+import testinfra
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from testbed_hosts import group, podman_host
+
+# Keep in sync with group_vars/all.yml.
+PREFIX = "/usr/local/cpkgs/anaconda3_linux"
+MANIFEST = "/nfs/cpkgs/golden/anaconda3_linux.manifest.json"
+EVIDENCE = "/root/cpkgs-rollout-evidence.json"
+ADDED_ENV = "isis3.9.1"
+RELEASES = ["isis4.2.0", "isis4.3.0", ADDED_ENV]
+CORRUPTED = "envs/isis4.3.0/bin/isis-version"
+USER = "alice"
+HOME = f"/home/{USER}"
+USER_CHANNEL = f"file://{HOME}/channel/cpkgs-testbed"
+USER_ENV = "mine"
+USER_ENV_PREFIX = f"{HOME}/.conda/envs/{USER_ENV}"
+
+# rsync --itemize-changes lines: the update kind, the file type, then the attribute flags, a space and the path
+# (the same pattern as the role's changed_when).
+ITEMIZED = re.compile(r"^([<>ch.*][fdLDS*][^ ]*) (.*)$")
+
+# Checks a tree against a manifest without the collection's code (plugins/module_utils/_manifest.py), so the
+# test does not share a bug with what it tests: every entry's type, mode, size, sha256 or link target, and no
+# entry that the manifest lacks (its exclude patterns aside, matched as the module does: `pkgs/*` also leaves out
+# the `pkgs` directory itself, which rsync copies, empty). Prints the problems as JSON.
+CHECK_TREE = r"""
+import fnmatch, hashlib, json, os, stat, sys
+root, manifest = sys.argv[1:3]
+with open(manifest) as handle:
+    data = json.load(handle)
+entries, exclude = data["entries"], data["exclude"]
+problems = []
+for rel, want in sorted(entries.items()):
+    path = os.path.join(root, rel)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        problems.append(["missing", rel])
+        continue
+    if want["type"] == "link":
+        good = stat.S_ISLNK(info.st_mode) and os.readlink(path) == want["target"]
+    elif want["type"] == "dir":
+        good = stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == want["mode"]
+    else:
+        with open(path, "rb") as handle:
+            digest = hashlib.sha256(handle.read()).hexdigest()
+        good = (stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == want["mode"]
+                and info.st_size == want["size"] and digest == want["sha256"])
+    if not good:
+        problems.append(["changed", rel])
+for dirpath, dirnames, filenames in os.walk(root):
+    for name in dirnames + filenames:
+        rel = os.path.relpath(os.path.join(dirpath, name), root)
+        if rel not in entries and not any(fnmatch.fnmatch(r, p) for r in (rel, rel + "/") for p in exclude):
+            problems.append(["extra", rel])
+print(json.dumps({"checked": len(entries), "problems": problems}))
+"""
+
+
+@functools.cache
+def manifest() -> dict:
+    """The golden copy's manifest, as the first node reads it on the share."""
+    return json.loads(podman_host(group("cpkgs_nodes")[0]).file(MANIFEST).content_string)
+
+
+@functools.cache
+def evidence(name: str) -> dict:
+    """What side_effect.yml recorded on host NAME."""
+    return json.loads(podman_host(name).file(EVIDENCE).content_string)
+
+
+def itemized(lines: list[str]) -> list[tuple[str, str]]:
+    """(flags, path) of every itemized line of an rsync output."""
+    return [match.groups() for match in map(ITEMIZED.match, lines) if match]
+
+
+def stats(lines: list[str]) -> dict[str, int]:
+    """The numbers of rsync's --stats block, by label ("Total transferred file size": 6810)."""
+    out = {}
+    for line in lines:
+        label, sep, value = line.partition(": ")
+        number = re.match(r"[\d,]+", value)
+        if sep and number:
+            out[label] = int(number.group().replace(",", ""))
+    return out
+
+
+def added_files() -> dict[str, int]:
+    """The regular files of the added env in the manifest, with their sizes."""
+    return {
+        rel: entry["size"]
+        for rel, entry in manifest()["entries"].items()
+        if rel.startswith(f"envs/{ADDED_ENV}/") and entry["type"] == "file"
+    }
+
+
+def only_the_added_env(lines: list[str]) -> None:
+    """An rsync run (itemized LINES) created the added env and touched nothing else, beyond two parents' times.
+
+    The two directories whose modification time changed on the builder, and only their time (`.d..t......`):
+    `envs/`, which got the new env as an entry, and `pkgs/`, the builder's package cache, whose contents are
+    excluded from the copy but which received the new env's packages. No file outside the env is sent or deleted.
+    """
+    items = itemized(lines)
+    parents = [(".d..t......", "envs/"), (".d..t......", "pkgs/")]
+    outside = [item for item in items if not item[1].startswith(f"envs/{ADDED_ENV}/") and item not in parents]
+    assert outside == [], outside
+    expected = {
+        rel + ("/" if entry["type"] == "dir" else "")
+        for rel, entry in manifest()["entries"].items()
+        if rel.startswith(f"envs/{ADDED_ENV}/") or rel == f"envs/{ADDED_ENV}"
+    }
+    inside = [item for item in items if item[1].startswith(f"envs/{ADDED_ENV}/")]
+    assert {path for _, path in inside} == expected
+    # every path in the env is new (created: `>f+++++++++`, `cd+++++++++`); nothing deleted (`*deleting`)
+    assert [item for item in inside if not item[0].endswith("+++++++++")] == []
+
+
+@pytest.fixture(scope="module", params=group("cpkgs_nodes"))
+def node(request: pytest.FixtureRequest) -> testinfra.host.Host:
+    """Each node, as root."""
+    return podman_host(request.param)
+
+
+@pytest.fixture(scope="module")
+def user_env() -> str:
+    """alice's own env `mine`, made on the first node in her home (the network home): its prefix.
+
+    From her copy of the channel (the nodes have none), with isis 4.2.0, so that when it is stacked on the
+    common isis4.3.0 the `isis-version` that runs shows whose bin/ comes first.
+    """
+    first = podman_host(group("cpkgs_nodes")[0], USER)
+    first.check_output(f"rm -rf {USER_ENV_PREFIX}")
+    out = first.check_output(
+        f"{PREFIX}/bin/conda create -n {USER_ENV} --offline --override-channels -c {USER_CHANNEL} isis=4.2.0 -y --json"
+    )
+    assert json.loads(out)["prefix"] == USER_ENV_PREFIX
+    return USER_ENV_PREFIX
+
+
+def test_tree_is_on_local_disk(node: testinfra.host.Host) -> None:
+    """The node's common tree is on its own disk, not on the share or the network home."""
+    assert node.check_output(f"df --output=target {PREFIX} | tail -n 1").strip() == "/"
+    assert "ro" in node.mount_point("/nfs/cpkgs").options
+
+
+def test_tree_matches_the_manifest(node: testinfra.host.Host) -> None:
+    """Every entry of the golden copy's manifest is on the node as recorded (sha256 of every file), no extras."""
+    result = json.loads(node.check_output(f"python3 -c {shlex.quote(CHECK_TREE)} {PREFIX} {MANIFEST}"))
+    assert result["problems"] == []
+    assert result["checked"] > 200, result
+    for release in RELEASES:
+        assert f"envs/{release}/bin/isis-version" in manifest()["entries"], release
+
+
+def test_release_runs_on_node(node: testinfra.host.Host) -> None:
+    """A user's login shell on the node activates a common release from the local tree."""
+    alice = podman_host(node.backend.name, USER)
+    out = alice.check_output("bash -lc 'conda activate isis4.3.0 && isis-version'")
+    assert out.splitlines()[-1] == f"isis 4.3.0 prefix={PREFIX}/envs/isis4.3.0"
+
+
+def test_user_env_from_one_node_activates_on_another(user_env: str) -> None:
+    """The env alice made on the first node is listed on the second and activates there by name."""
+    second = podman_host(group("cpkgs_nodes")[1], USER)
+    envs = json.loads(second.check_output(f"{PREFIX}/bin/conda env list --json"))["envs"]
+    assert user_env in envs
+    out = second.check_output(f"bash -lc 'conda activate {USER_ENV} && echo $CONDA_PREFIX && isis-version'")
+    assert out.splitlines()[-2:] == [user_env, f"isis 4.2.0 prefix={user_env}"]
+
+
+@pytest.mark.parametrize("stack", ["--stack", ""], ids=["explicit", "auto_stack"])
+def test_stacked_activation_orders_path(node: testinfra.host.Host, user_env: str, stack: str) -> None:
+    """`conda activate isis4.3.0 && conda activate [--stack] mine`: both bin/ on PATH, the user's first.
+
+    Without --stack, the auto_stack: 1 in alice's ~/.condarc (written by the role) stacks it all the same.
+    """
+    alice = podman_host(node.backend.name, USER)
+    script = f'conda activate isis4.3.0 && conda activate {stack} {USER_ENV} && echo "$PATH" && isis-version'
+    lines = alice.check_output(f"bash -lc {shlex.quote(script)}").splitlines()
+    path = lines[-2].split(":")
+    mine, common = f"{user_env}/bin", f"{PREFIX}/envs/isis4.3.0/bin"
+    assert mine in path and common in path, path
+    assert path.index(mine) < path.index(common), path
+    assert lines[-1] == f"isis 4.2.0 prefix={user_env}"
+
+
+def test_update_moved_only_the_added_env(node: testinfra.host.Host) -> None:
+    """The re-run after one env was added sent that env and nothing else: its files, byte for byte."""
+    sync = evidence(node.backend.name)["sync"]
+    assert sync["rc"] == 0
+    only_the_added_env(sync["stdout_lines"])
+    numbers = stats(sync["stdout_lines"])
+    assert numbers["Number of regular files transferred"] == len(added_files())
+    assert numbers["Total transferred file size"] == sum(added_files().values())
+    assert numbers["Number of deleted files"] == 0
+
+
+def test_publish_moved_only_the_added_env() -> None:
+    """On the builder, publishing the updated tree to the share likewise sent only the added env."""
+    (builder,) = group("cpkgs_builders")
+    only_the_added_env(evidence(builder)["publish"]["stdout_lines"])
+
+
+def test_corrupted_file_was_found_and_repaired(node: testinfra.host.Host) -> None:
+    """The node whose file was corrupted (same size and time) reported it as drift, and it was repaired.
+
+    rsync's quick check (size and time) cannot see such a change, so the sync left it alone; the manifest's
+    sha256 found it, `rsync --checksum` put it right, and the file is the golden one again. The other nodes
+    were in sync and nothing was repaired there.
+    """
+    record = evidence(node.backend.name)
+    corrupted = record["corrupted"]
+    if corrupted is None:
+        assert record["verify"] == {"in_sync": True, "drift": {"missing": [], "extra": [], "changed": []}}
+        assert record["repair"]["ran"] is False
+        return
+    assert corrupted["path"] == CORRUPTED
+    assert corrupted["sha256_after"] != corrupted["sha256_before"]
+    assert CORRUPTED not in [path for _, path in itemized(record["sync"]["stdout_lines"])]
+    assert record["verify"] == {"in_sync": False, "drift": {"missing": [], "extra": [], "changed": [CORRUPTED]}}
+    assert record["repair"]["ran"] is True
+    assert itemized(record["repair"]["stdout_lines"]) == [(">fc........", CORRUPTED)]
+    assert record["reverify_in_sync"] is True
+    now = node.file(f"{PREFIX}/{CORRUPTED}").sha256sum
+    assert now == manifest()["entries"][CORRUPTED]["sha256"] == corrupted["sha256_before"]
+
+
+def test_exactly_one_node_was_corrupted() -> None:
+    """side_effect.yml corrupted one node's file, the second's."""
+    corrupted = [name for name in group("cpkgs_nodes") if evidence(name)["corrupted"] is not None]
+    assert corrupted == [group("cpkgs_nodes")[1]]
