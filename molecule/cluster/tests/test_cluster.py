@@ -132,7 +132,7 @@ def only_the_added_env(lines: list[str]) -> None:
         if rel.startswith(f"envs/{ADDED_ENV}/") or rel == f"envs/{ADDED_ENV}"
     }
     inside = [item for item in items if item[1].startswith(f"envs/{ADDED_ENV}/")]
-    assert {path for _, path in inside} == expected
+    assert {path for _change, path in inside} == expected
     # every path in the env is new (created: `>f+++++++++`, `cd+++++++++`); nothing deleted (`*deleting`)
     assert [item for item in inside if not item[0].endswith("+++++++++")] == []
 
@@ -238,7 +238,7 @@ def test_corrupted_file_was_found_and_repaired(node: testinfra.host.Host) -> Non
         return
     assert corrupted["path"] == CORRUPTED
     assert corrupted["sha256_after"] != corrupted["sha256_before"]
-    assert CORRUPTED not in [path for _, path in itemized(record["sync"]["stdout_lines"])]
+    assert CORRUPTED not in [path for _change, path in itemized(record["sync"]["stdout_lines"])]
     assert record["verify"] == {"in_sync": False, "drift": {"missing": [], "extra": [], "changed": [CORRUPTED]}}
     assert record["repair"]["ran"] is True
     assert itemized(record["repair"]["stdout_lines"]) == [(">fc........", CORRUPTED)]
