@@ -45,7 +45,7 @@ _RECORD_VERSION = 1
 # Variables that make conda act on another environment or chown files to the sudo caller (conda#7267).
 _DROP_VARS = ("CONDA_PREFIX", "CONDA_SHLVL", "CONDA_DEFAULT_ENV", "CONDA_PROMPT_MODIFIER", "CONDARC_ENV")
 _BAD_NAME = re.compile(r"[/\s:#]")
-_SPEC_NAME = re.compile(r"^\s*(?:[^:\s]+::)?([A-Za-z0-9_.\-]+)")
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # a .condarc key that YAML needs no quotes for
 
 RunCommand = Callable[..., Tuple[int, str, str]]
 
@@ -84,12 +84,6 @@ def validate_name(name: str, param: str = "name") -> None:
         raise InputError(f"{param}: {name!r} must not start with '-'")
     if name in ("base", "root"):
         raise InputError(f"{param}: {name!r} is the tree itself; give prefix explicitly to manage it")
-
-
-def spec_name(spec: str) -> str:
-    """The package name of a match spec (``conda-forge::numpy>=1.2`` -> ``numpy``)."""
-    match = _SPEC_NAME.match(spec)
-    return match.group(1).lower() if match else spec.strip().lower()
 
 
 def fingerprint(prefix: str) -> str:
@@ -166,7 +160,7 @@ def _yaml_scalar(value: object, where: str) -> str:
 
 
 def _yaml_key(key: str) -> str:
-    return key if re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", key) else json.dumps(key)
+    return key if _PLAIN_KEY.match(key) else json.dumps(key)
 
 
 def render_condarc(data: dict, where: str = "condarc") -> str:
@@ -175,7 +169,7 @@ def render_condarc(data: dict, where: str = "condarc") -> str:
         raise InputError(f"{where}: must be a mapping of .condarc keys, got {data!r}")
     lines = [CONDARC_HEADER.rstrip("\n")]
     for key, value in data.items():
-        if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", key):
+        if not isinstance(key, str) or not _PLAIN_KEY.match(key):
             raise InputError(f"{where}: {key!r} is not a .condarc key")
         if isinstance(value, list):
             lines.append(f"{key}:" if value else f"{key}: []")
@@ -265,7 +259,7 @@ class CondaRunner:
         self.conda_exe = conda_exe
         self.calls: List[List[str]] = []
 
-    def json(self, args: List[str], ok_exceptions: Tuple[str, ...] = ()) -> dict:
+    def json(self, args: List[str]) -> dict:
         cmd = [self.conda_exe, *args, "--json"]
         self.calls.append(cmd)
         rc, out, err = self.run_command(cmd)
@@ -275,8 +269,6 @@ class CondaRunner:
             data = None
         if isinstance(data, dict) and (rc != 0 or data.get("exception_name")):
             name = data.get("exception_name") or "CondaError"
-            if name in ok_exceptions:
-                return data
             message = str(data.get("message") or data.get("error") or err).strip()
             raise CondaError(f"{name}: {message}", rc, cmd, data)
         if rc != 0 or not isinstance(data, dict):
@@ -374,14 +366,13 @@ class EnvManager:
         result: dict = {"name": env.name, "prefix": prefix, "state": env.state, "changed": False}
         result["actions"] = {"link": [], "unlink": []}
         if env.state == "absent":
-            self._absent(env, prefix, exists, result)
+            self._absent(env, prefix, before if exists else None, result)
         else:
             request = env.request()
             if not exists:
                 self._create(env, prefix, request, result)
             else:
-                self._update(env, prefix, request, result)
-        if env.state != "absent":
+                self._update(env, prefix, request, before, result)
             if env.frozen is not None:
                 self._frozen(prefix, env.frozen, result)
             if env.condarc is not None:
@@ -396,13 +387,14 @@ class EnvManager:
         }
         return result
 
-    def _absent(self, env: EnvSpec, prefix: str, exists: bool, result: dict) -> None:
-        if not exists:
+    def _absent(self, env: EnvSpec, prefix: str, installed: Optional[List[dict]], result: dict) -> None:
+        """Remove the env; ``installed`` is its packages as ``run`` read them, None when there is no env."""
+        if installed is None:
             return
         if os.path.normpath(prefix) == os.path.normpath(self.root_prefix):
             raise InputError(f"{env.param('prefix')}: refusing to remove the tree itself ({prefix})")
         result["changed"] = True
-        result["actions"]["unlink"] = [_label(p) for p in installed_packages(prefix)]
+        result["actions"]["unlink"] = [_label(p) for p in installed]
         if self.check_mode:
             return
         self._act(prefix, ["remove", "--prefix", prefix, "--all", "--yes"])
@@ -445,7 +437,7 @@ class EnvManager:
         if self.publish and not parent_existed:
             os.chmod(prefix, 0o777 & ~_current_umask())  # open it
 
-    def _update(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
+    def _update(self, env: EnvSpec, prefix: str, request: dict, installed: List[dict], result: dict) -> None:
         record = self.read_record(prefix)
         unchanged = (
             env.state == "present"
@@ -456,7 +448,7 @@ class EnvManager:
         if unchanged:
             return
         if env.lockfile:
-            self._update_lockfile(env, prefix, request, result)
+            self._update_lockfile(env, prefix, request, installed, result)
             return
         if env.file:
             self._update_file(env, prefix, request, result)
@@ -476,9 +468,9 @@ class EnvManager:
         result["actions"] = _actions(self._act(prefix, args))
         self.write_record(prefix, request)
 
-    def _update_lockfile(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
+    def _update_lockfile(self, env: EnvSpec, prefix: str, request: dict, installed: List[dict], result: dict) -> None:
         wanted = set(read_lockfile(env.lockfile or ""))
-        have = {p["url"]: p for p in installed_packages(prefix) if p.get("url")}
+        have = {p["url"]: p for p in installed if p.get("url")}
         link = sorted(_url_label(u) for u in wanted - set(have))
         unlink = sorted(_label(p) for url, p in have.items() if url not in wanted)
         if not link and not unlink:

@@ -21,7 +21,6 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     clean_environment,
     fingerprint,
     render_condarc,
-    spec_name,
 )
 from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_read import parse_condarc
 
@@ -328,19 +327,6 @@ def test_clean_environment() -> None:
         }
     )
     assert cleaned == {"PATH": "/bin", "HOME": "/root", "CONDA_PKGS_DIRS": "/cache"}
-
-
-@pytest.mark.parametrize(
-    ("spec", "name"),
-    [
-        ("isis=4.3.0", "isis"),
-        ("conda-forge::numpy>=1.26", "numpy"),
-        ("libcspice 67.*", "libcspice"),
-        ("Pkg_A", "pkg_a"),
-    ],
-)
-def test_spec_name(spec: str, name: str) -> None:
-    assert spec_name(spec) == name
 
 
 def test_runner_turns_conda_errors_into_messages() -> None:
