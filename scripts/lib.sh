@@ -111,6 +111,9 @@ cpkgs::ansible_env() {
 
 # Podman configured as TESTBED-NOTES.md says works on these machines, and the test image.
 cpkgs::podman() {
+    # Two podman Recommends that `--no-install-recommends` skips and the scenarios need: the `--init`
+    # binary, and name resolution between containers on a podman network (CNI dnsname plugin, podman 4.3).
+    cpkgs::apt podman runc catatonit golang-github-containernetworking-plugin-dnsname
     # shellcheck source=/dev/null
     source "$CPKGS_REPO/tests/testbed/podman/env.sh"
     bash "$CPKGS_REPO/tests/testbed/image/build_image.sh"
