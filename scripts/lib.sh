@@ -90,6 +90,15 @@ cpkgs::installer() {
         --out "$CPKGS_BUILD/installer"
 }
 
+# Real conda 26.7.1 from the kit in $CPKGS_REAL_CONDA_KIT (conda's and menuinst's source): a
+# constructor-like installer of a real-conda tree, and that tree installed under $CPKGS_BUILD for the
+# tests that run conda directly. Cached by the kit's hash. Without the kit: nothing (the real-* stages skip).
+# Exports CPKGS_REAL_INSTALLER (the .sh; its digest in .sh.sha256) and CPKGS_REAL_CONDA_EXE.
+cpkgs::realconda() {
+    [ -n "${CPKGS_REAL_CONDA_KIT:-}" ] || return 0
+    cpkgs::die "cpkgs::realconda: not written yet"
+}
+
 # Third-party collections (from the `ansible` wheel) plus this checkout as cpkgs.conda, in one
 # collections path; exported as ANSIBLE_COLLECTIONS_PATH.
 cpkgs::collections() {

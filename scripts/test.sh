@@ -6,20 +6,24 @@
 #   bash scripts/test.sh                 # everything (what .ci/run calls)
 #   CPKGS_STAGES="lint testbed" bash scripts/test.sh    # a subset, in the order given
 #
-# Against real conda instead of the stand-in (needs network access for the channels you name):
-#   CPKGS_TEST_CONDA_EXE=/path/to/conda bash scripts/test.sh
-#   CPKGS_TEST_INSTALLER=Miniforge3-Linux-x86_64.sh CPKGS_TEST_INSTALLER_SHA256=<sha256> bash scripts/test.sh
+# Real conda: with CPKGS_REAL_CONDA_KIT naming a folder with conda's and menuinst's source (.ci/run passes
+# ../shared/realconda when it exists), the test bed builds a real-conda tree and an installer of it, and the
+# real-* stages run the contract test, every integration target and the default Molecule scenario on real
+# conda. Without the kit those stages are skipped, and the summary says so.
+#
+#   CPKGS_IT_TARGETS="conda_env condarc" ...   # only these integration targets
 #
 # Every stage runs even when an earlier one failed; the exit status is non-zero if any stage failed.
 
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_STAGES="lint sanity testbed units integration build molecule"
+ALL_STAGES="lint sanity testbed units integration build molecule real-testbed real-integration real-molecule"
 STAGES="${CPKGS_STAGES:-$ALL_STAGES}"
 CPKGS_TIMES="$(mktemp)"
+CPKGS_SKIPS="$(mktemp)"
 export CPKGS_TIMES
-trap 'rm -f "$CPKGS_TIMES"' EXIT
+trap 'rm -f "$CPKGS_TIMES" "$CPKGS_SKIPS"' EXIT
 
 # --- bootstrap --------------------------------------------------------------------------------------
 bootstrap() {
@@ -30,7 +34,8 @@ bootstrap() {
     cpkgs::channel
     cpkgs::installer
     cpkgs::collections
-    case " $STAGES " in *" molecule "*) cpkgs::podman ;; esac
+    case " $STAGES " in *" molecule "* | *" real-molecule "*) cpkgs::podman ;; esac
+    case " $STAGES " in *" real-"*) cpkgs::realconda ;; esac
 }
 
 # --- stages -----------------------------------------------------------------------------------------
@@ -79,10 +84,14 @@ ansible_test() {
         fi
     ) || return 1
     # ansible-test filters the environment; integration targets get the test bed through extra vars.
+    local installer="${CPKGS_IT_INSTALLER:-$CPKGS_BUILD/installer/$CPKGS_INSTALLER_NAME}"
     cat >"$root/tests/integration/integration_config.yml" <<YAML
 ---
 cpkgs_build: "$CPKGS_BUILD"
-cpkgs_test_conda_exe: "${CPKGS_TEST_CONDA_EXE:-}"
+# The installer the targets install trees from: the stand-in's, or real conda's (stage real-integration).
+cpkgs_installer: "$installer"
+cpkgs_installer_sha256: "$(cut -d' ' -f1 "$installer.sha256")"
+cpkgs_conda_kind: "${CPKGS_IT_CONDA_KIND:-standin}"
 YAML
     (cd "$root" && HOME="$home" PIP_CACHE_DIR="$CPKGS_CACHE/pip" ansible-test "$@")
 }
@@ -107,7 +116,8 @@ stage_integration() {
     if [ -z "$(find "$CPKGS_REPO/tests/integration/targets" -mindepth 1 -maxdepth 1 -type d -print -quit)" ]; then
         echo "no integration targets yet"; return 0
     fi
-    check ansible_test integration --local --python 3.11 --color yes
+    # shellcheck disable=SC2086 # a list of target names
+    check ansible_test integration --local --python 3.11 --color yes ${CPKGS_IT_TARGETS:-}
 }
 
 # The collection builds into a tarball that installs, and every plugin's docs load with ansible-doc.
@@ -137,11 +147,43 @@ stage_molecule() {
     done
 }
 
+# --- real conda (CPKGS_REAL_CONDA_KIT) --------------------------------------------------------------
+# Each real-* stage runs the same tests as its stand-in twin, with real conda 26.7.1 built from the kit.
+# Without the kit it is skipped; run_stage records "skipped: no real conda kit" for the summary.
+real_kit_missing() {
+    [ -n "${CPKGS_REAL_CONDA_KIT:-}" ] && return 1
+    echo "skipped: no real conda kit (CPKGS_REAL_CONDA_KIT is not set)"
+    SKIPPED="no real conda kit"
+    return 0
+}
+
+stage_real-testbed() {
+    real_kit_missing && return 0
+    cd "$CPKGS_REPO" || return 1
+    check env CPKGS_TEST_CONDA_EXE="$CPKGS_REAL_CONDA_EXE" CPKGS_TEST_INSTALLER="$CPKGS_REAL_INSTALLER" \
+        pytest -p no:cacheprovider -q tests/testbed/tests/test_contract.py tests/testbed/tests/test_realconda.py
+}
+
+stage_real-integration() {
+    real_kit_missing && return 0
+    CPKGS_IT_INSTALLER="$CPKGS_REAL_INSTALLER" CPKGS_IT_CONDA_KIND=real stage_integration
+}
+
+stage_real-molecule() {
+    real_kit_missing && return 0
+    cd "$CPKGS_REPO" || return 1
+    check env CPKGS_TEST_INSTALLER="$CPKGS_REAL_INSTALLER" \
+        CPKGS_TEST_INSTALLER_SHA256="$(cut -d' ' -f1 "$CPKGS_REAL_INSTALLER.sha256")" \
+        cpkgs::timed "real-molecule:default" molecule test -s default
+}
+
 # --- main -------------------------------------------------------------------------------------------
 # run_stage NAME: the stage fails when it returns non-zero or any of its `check`s failed.
 run_stage() {
     STAGE_RC=0
+    SKIPPED=""
     "stage_$1" || STAGE_RC=1
+    [ -z "$SKIPPED" ] || printf '%s %s\n' "$1" "$SKIPPED" >>"$CPKGS_SKIPS"
     return "$STAGE_RC"
 }
 
@@ -154,7 +196,10 @@ for stage in $STAGES; do
 done
 
 cpkgs::log "summary (seconds, exit status)"
-awk '{ printf "  %-24s %7.1f  %s\n", $1, $2, ($3 == 0 ? "ok" : "FAILED rc=" $3) }' "$CPKGS_TIMES"
+awk 'FILENAME == ARGV[1] { skip[$1] = substr($0, length($1) + 2); next }
+     { printf "  %-24s %7.1f  %s\n", $1, $2,
+       ($3 != 0 ? "FAILED rc=" $3 : ($1 in skip ? "skipped: " skip[$1] : "ok")) }' "$CPKGS_SKIPS" "$CPKGS_TIMES"
 n="$(wc -w <<<"$STAGES")"
-echo "stages: $((n - failed)) passed, $failed failed"
+skipped="$(wc -l <"$CPKGS_SKIPS")"
+echo "stages: $((n - failed - skipped)) passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
