@@ -46,14 +46,29 @@ run_site "$@" | tee "$DEMO/second-run.log" | tail -n 4
 grep -Eq 'changed=0 .*failed=0' "$DEMO/second-run.log" || cpkgs::die "the second run changed something: see $DEMO/second-run.log"
 
 TREE="$SHARE/anaconda3_linux"
+HOOK="$DEMO/etc/profile.d/cpkgs-conda.sh"
+USER_COMMANDS="source $HOOK
+conda env list
+conda activate isis4.3.0
+isis-version"
+
 cat <<TXT
 
 The demo share is ready: $TREE
 (its conda is the test bed's stand-in on py-rattler, installed like a Miniforge tree; not real conda)
 
 What a user types next (the hook picks the tree for this OS, as /etc/profile.d/cpkgs-conda.sh would):
-  source $DEMO/etc/profile.d/cpkgs-conda.sh
-  conda env list
-  conda activate isis4.3.0
-  isis-version
+  ${USER_COMMANDS//$'\n'/$'\n'  }
 TXT
+
+# Show it as an ordinary account: a shared tree is for users who own none of it.
+if [ "$(id -u)" -eq 0 ]; then
+    demo_user=nobody
+    demo_home="$DEMO/home-$demo_user"
+    mkdir -p "$demo_home" && chown "$demo_user:" "$demo_home"
+    cpkgs::log "the same commands as '$demo_user' (an account that owns nothing of the tree)"
+    if ! setpriv --reuid="$demo_user" --regid="$(id -g "$demo_user")" --clear-groups \
+            env -i HOME="$demo_home" PATH=/usr/bin:/bin LANG=C.UTF-8 bash -c "$USER_COMMANDS" ; then
+        cpkgs::die "an ordinary account cannot use the demo tree (is $CPKGS_REPO readable by other accounts?)"
+    fi
+fi

@@ -12,7 +12,9 @@ import stat
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -331,8 +333,45 @@ def test_refuses_without_python310(installer: Path, tmp_path: Path) -> None:
     old_python = fakebin / "python3"
     old_python.write_text("#!/bin/sh\n# a python older than 3.10\nexit 1\n")
     old_python.chmod(0o755)
-    env = support.clean_env(tmp_path, str(fakebin))
+    env = support.clean_env(tmp_path, str(fakebin), CPKGS_STANDIN_PYTHON=str(old_python))
     result = support.run_installer(installer, "-b", "-p", str(tmp_path / "tree"), home=tmp_path, env=env)
     assert result.returncode == 1
-    assert "python3 >= 3.10" in result.stderr
+    assert f"python3 >= 3.10 (tried: {old_python})" in result.stderr
     assert not (tmp_path / "tree").exists()
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A scratch directory other accounts can enter (pytest's own tmp_path base is 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="cpkgs-installer-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as another account")
+def test_tree_runs_for_other_accounts_whatever_python_the_caller_has(installer: Path, open_tmp: Path) -> None:
+    """A caller whose first python3 lives where others cannot enter (a venv of a python under /root) still
+    gets a tree that other accounts can run: the installer takes the system's python first."""
+    private = open_tmp / "private"
+    (private / "bin").mkdir(parents=True)
+    (private / "bin" / "python3").symlink_to(sys.executable)
+    private.chmod(0o700)
+    prefix = open_tmp / "tree"
+    env = support.clean_env(open_tmp, f"{private / 'bin'}:/usr/bin:/bin")
+    result = support.run_installer(installer, "-b", "-p", str(prefix), home=open_tmp, env=env)
+    assert result.returncode == 0, result.stderr
+    home = open_tmp / "nobody-home"
+    home.mkdir()
+    home.chmod(0o777)
+    run = subprocess.run(
+        [str(prefix / "bin" / "conda"), "--version"],
+        env=support.clean_env(home, "/usr/bin:/bin"),
+        capture_output=True,
+        text=True,
+        check=False,
+        user=65534,
+        group=65534,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("conda 26.7.1")
