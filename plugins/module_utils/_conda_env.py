@@ -14,7 +14,10 @@ package's ``name-version-build``, so any package change (by this module, by hand
 it, while it costs one directory listing.
 
 conda runs with argv lists and ``--json``; its JSON error (``exception_name``, ``message``) becomes the
-error message. Standard library only.
+error message. Every conda command that reads or changes an existing environment runs with
+``CONDA_PROTECT_FROZEN_ENVS=false`` (conda reads each config key from ``CONDA_<KEY>``), so an environment
+frozen under CEP 22 can still be changed through the inventory; conda without CEP 22 ignores the variable.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 __all__ = [
     "REQUEST_FILE",
+    "UNFROZEN_ENVIRON",
     "CondaError",
     "CondaRunner",
     "EnvManager",
@@ -41,6 +45,9 @@ __all__ = [
 
 REQUEST_FILE = "cpkgs_conda_request"
 FROZEN_FILE = "frozen"  # CEP 22
+# conda's `protect_frozen_envs` off for this module's own commands: the same as --override-frozen, which
+# conda before CEP 22 does not know (it ignores an unknown CONDA_* variable).
+UNFROZEN_ENVIRON = {"CONDA_PROTECT_FROZEN_ENVS": "false"}
 _RECORD_VERSION = 1
 # Variables that make conda act on another environment or chown files to the sudo caller (conda#7267).
 _DROP_VARS = ("CONDA_PREFIX", "CONDA_SHLVL", "CONDA_DEFAULT_ENV", "CONDA_PROMPT_MODIFIER", "CONDARC_ENV")
@@ -259,10 +266,11 @@ class CondaRunner:
         self.conda_exe = conda_exe
         self.calls: List[List[str]] = []
 
-    def json(self, args: List[str]) -> dict:
+    def json(self, args: List[str], environ: Optional[Dict[str, str]] = None) -> dict:
+        """Run ``conda ARGS --json``, with ``environ`` added to its environment."""
         cmd = [self.conda_exe, *args, "--json"]
         self.calls.append(cmd)
-        rc, out, err = self.run_command(cmd)
+        rc, out, err = self.run_command(cmd, environ_update=environ) if environ else self.run_command(cmd)
         try:
             data = json.loads(out) if out.strip() else None
         except ValueError:
@@ -363,6 +371,8 @@ class EnvManager:
         prefix = self.prefix_of(env)
         exists = os.path.isdir(os.path.join(prefix, "conda-meta"))
         before = installed_packages(prefix) if exists else []
+        mark = os.path.join(prefix, "conda-meta", FROZEN_FILE)
+        frozen_before = exists and os.path.isfile(mark)
         result: dict = {"name": env.name, "prefix": prefix, "state": env.state, "changed": False}
         result["actions"] = {"link": [], "unlink": []}
         if env.state == "absent":
@@ -379,9 +389,16 @@ class EnvManager:
                 self._condarc(prefix, render_condarc(env.condarc, env.param("condarc")), result)
         after = before if (self.check_mode or not result["changed"]) else installed_packages(prefix)
         result["packages"] = [_label(p) for p in after]
+        if env.state == "absent":
+            frozen_after = False  # no environment, no mark
+        elif self.check_mode:
+            frozen_after = frozen_before if env.frozen is None else env.frozen
+        else:
+            frozen_after = os.path.isfile(mark)
+        predicted = _predict(before, result["actions"]) if self.check_mode else result["packages"]
         result["diff"] = {
-            "before": "\n".join(_label(p) for p in before) + ("\n" if before else ""),
-            "after": "\n".join(_predict(before, result["actions"]) if self.check_mode else result["packages"]) + "\n",
+            "before": _diff_text([_label(p) for p in before], frozen_before),
+            "after": _diff_text(predicted, frozen_after),
             "before_header": f"{prefix} (packages)",
             "after_header": f"{prefix} (packages)",
         }
@@ -397,7 +414,7 @@ class EnvManager:
         result["actions"]["unlink"] = [_label(p) for p in installed]
         if self.check_mode:
             return
-        self._act(prefix, ["remove", "--prefix", prefix, "--all", "--yes"])
+        self._act(["remove", "--prefix", prefix, "--all", "--yes"])
         if os.path.isdir(prefix):  # conda leaves the directory (and non-package files) behind
             shutil.rmtree(prefix)
 
@@ -456,7 +473,7 @@ class EnvManager:
         args = ["install", "--prefix", prefix, "--yes", *env.channel_args(), *env.specs]
         if env.state == "latest":
             args.append("--update-deps")
-        data = self.runner.json([*args, "--dry-run"])
+        data = self.runner.json([*args, "--dry-run"], environ=UNFROZEN_ENVIRON)
         actions = _actions(data)
         if not (actions["link"] or actions["unlink"]):
             if not self.check_mode:
@@ -465,7 +482,7 @@ class EnvManager:
         result.update(changed=True, actions=actions)
         if self.check_mode:
             return
-        result["actions"] = _actions(self._act(prefix, args))
+        result["actions"] = _actions(self._act(args))
         self.write_record(prefix, request)
 
     def _update_lockfile(self, env: EnvSpec, prefix: str, request: dict, installed: List[dict], result: dict) -> None:
@@ -481,7 +498,7 @@ class EnvManager:
         if self.check_mode:
             return
         # An explicit lockfile describes the whole environment: rebuild it to match exactly.
-        self._act(prefix, ["create", "--prefix", prefix, "--file", env.lockfile or "", "--yes"])
+        self._act(["create", "--prefix", prefix, "--file", env.lockfile or "", "--yes"])
         self.write_record(prefix, request)
 
     def _update_file(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
@@ -492,26 +509,17 @@ class EnvManager:
         args = ["env", "update", "--prefix", prefix, "--file", env.file or ""]
         if env.prune:
             args.append("--prune")
-        result["actions"] = _actions(self._act(prefix, args))
+        result["actions"] = _actions(self._act(args))
         self.write_record(prefix, request)
 
-    def _act(self, prefix: str, args: List[str]) -> dict:
-        """Run a conda command that changes an existing env, with its CEP 22 ``frozen`` mark set aside.
+    def _act(self, args: List[str]) -> dict:
+        """Run a conda command that changes an existing env, frozen (CEP 22) or not.
 
-        conda refuses to touch a frozen env without ``--override-frozen``, which older conda does not know;
-        this module is the one place allowed to change a managed env, so it lifts the mark for its own
-        change and puts it back (whether conda succeeded or not).
+        conda refuses to touch a frozen env unless ``protect_frozen_envs`` is off; this module is the one
+        place allowed to change a managed env, so it turns the protection off for its own commands (the
+        ``frozen`` mark stays where it is, and other conda processes still see it).
         """
-        mark = os.path.join(prefix, "conda-meta", FROZEN_FILE)
-        aside = f"{mark}.cpkgs-aside"
-        frozen = os.path.exists(mark)
-        if frozen:
-            os.replace(mark, aside)
-        try:
-            return self.runner.json(args)
-        finally:
-            if frozen and os.path.exists(aside) and os.path.isdir(os.path.dirname(mark)):
-                os.replace(aside, mark)
+        return self.runner.json(args, environ=UNFROZEN_ENVIRON)
 
     def _condarc(self, prefix: str, text: str, result: dict) -> None:
         """Write the environment's own ``.condarc`` (owned whole by this module) when it differs."""
@@ -574,6 +582,12 @@ def _url_label(url: str) -> str:
         if base.endswith(suffix):
             return base[: -len(suffix)]
     return base
+
+
+def _diff_text(labels: List[str], frozen: bool) -> str:
+    """One package per line, then ``(frozen)`` when the CEP 22 mark is there; empty for no environment."""
+    lines = [*labels, "(frozen)"] if frozen else list(labels)
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _predict(before: List[dict], actions: dict) -> List[str]:

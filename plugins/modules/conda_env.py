@@ -21,6 +21,8 @@ description:
     environment.
   - conda runs with argument lists and C(--json), without C(CONDA_PREFIX), C(CONDA_SHLVL) or C(SUDO_*) in its
     environment (conda chowns files to C(SUDO_UID)), and with the O(umask) given.
+  - Commands on an existing environment (the C(--dry-run) and the change) run with C(CONDA_PROTECT_FROZEN_ENVS=false)
+    in conda's environment, so a frozen environment is changed like any other when the inventory changes it.
   - A failed create leaves no half-built environment behind; a failed update leaves the environment as conda
     left it (conda's own transactions roll back a failed link).
 author:
@@ -35,7 +37,8 @@ attributes:
       environment would be updated from the file, since C(conda env update) has no dry run.
   diff_mode:
     support: full
-    details: The package list before and after, one C(name-version-build) per line.
+    details: The package list before and after, one C(name-version-build) per line, then a line C((frozen)) when the
+      environment carries the CEP 22 mark; both are empty for an environment that does not exist.
   idempotent:
     support: full
 options:
@@ -90,6 +93,7 @@ options:
     description:
       - Mark the environment frozen (CEP 22 C(conda-meta/frozen)) so that conda refuses to change it without
         C(--override-frozen), or remove the mark. Unset leaves it as it is.
+      - This module still changes a frozen environment when its request changes (the mark stays in place).
     type: bool
   prune:
     description: With O(file), remove packages the file no longer lists (C(conda env update --prune)).
@@ -124,8 +128,11 @@ notes:
   - The tree's C(.condarc) channels are used unless O(override_channels=true).
   - The record C(conda-meta/cpkgs_conda_request) holds JSON but has no C(.json) suffix, so conda never reads it as a
     package record.
-  - A frozen environment (O(frozen=true)) is still changed by this module when its request changes; the C(frozen)
-    mark is set aside while conda runs and put back afterwards (C(--override-frozen) exists only in recent conda).
+  - A frozen environment (O(frozen=true)) is still changed by this module when its request changes. conda reads every
+    setting from a C(CONDA_<KEY>) variable, and C(CONDA_PROTECT_FROZEN_ENVS=false) does what C(--override-frozen)
+    does in a conda that knows CEP 22, while older conda, which has neither, ignores it. The mark is never moved, so other
+    conda processes keep seeing the environment frozen. A C(.condarc) that makes C(protect_frozen_envs) C(#!final)
+    overrides the variable, and conda then refuses (C(EnvironmentIsFrozenError) in the task's message).
 seealso:
   - module: cpkgs.conda.conda_facts
   - module: cpkgs.conda.condarc

@@ -36,6 +36,7 @@ class FakeConda:
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
+        self.environs: list[dict] = []  # the environ_update of each call
         self.dry_run_answer = "dryrun_noop.json"
         self.fail_create = False
         self.fail_install = False
@@ -62,9 +63,46 @@ class FakeConda:
                 )
             )
 
-    def __call__(self, cmd: list[str]) -> tuple[int, str, str]:
+    @staticmethod
+    def _frozen_error(prefix: Path) -> str:
+        """What real conda 26.7.1 prints (with ``--json``) for a command that would change a frozen env."""
+        mark = (prefix / "conda-meta" / "frozen").read_text()
+        reason = json.loads(mark).get("message", "") if mark else ""
+        message = f"Cannot modify '{prefix}'. The environment is marked as frozen. "
+        if reason:
+            message += "Reason:\n\n    " + reason + "\n\n"
+        message += "You can bypass these protections with the `--override-frozen` flag, at your own risk."
+        return json.dumps(
+            {
+                "caused_by": "None",
+                "error": f"EnvironmentIsFrozenError: {message}",
+                "exception_name": "EnvironmentIsFrozenError",
+                "exception_type": "<class 'conda.exceptions.EnvironmentIsFrozenError'>",
+                "message": message,
+            }
+        )
+
+    @staticmethod
+    def _protects_frozen(cmd: list[str], environ_update: dict | None) -> bool:
+        """conda's ``protect_frozen_envs``: true unless ``--override-frozen`` or ``CONDA_PROTECT_FROZEN_ENVS``."""
+        if "--override-frozen" in cmd:
+            return False
+        environ = {**os.environ, **(environ_update or {})}
+        return environ.get("CONDA_PROTECT_FROZEN_ENVS", "true").strip().lower() not in ("false", "no", "off", "n", "0")
+
+    def __call__(self, cmd: list[str], environ_update: dict | None = None) -> tuple[int, str, str]:
         self.calls.append(cmd)
+        self.environs.append(dict(environ_update or {}))
         sub = cmd[1:3] if cmd[1] == "env" else cmd[1:2]
+        if sub in (["install"], ["update"], ["remove"], ["env", "update"]) and "--prefix" in cmd:
+            # Real conda checks CEP 22's mark before anything else, dry runs included (conda/cli/install.py,
+            # main_remove.py, main_env_update.py).
+            prefix = self._prefix(cmd)
+            if (prefix / "conda-meta" / "frozen").is_file() and self._protects_frozen(cmd, environ_update):
+                return 1, self._frozen_error(prefix), ""
+        return self._answer(cmd, sub)
+
+    def _answer(self, cmd: list[str], sub: list[str]) -> tuple[int, str, str]:
         if "--dry-run" in cmd:
             name = "create.json" if sub == ["create"] else self.dry_run_answer
             return 0, (CONTRACT / name).read_text(), ""
@@ -395,14 +433,87 @@ def test_render_condarc_refuses(data: object, message: str) -> None:
     assert message in str(info.value)
 
 
-def test_frozen_env_is_changed_with_the_mark_set_aside(tree: Path, conda: FakeConda) -> None:
+def test_fake_conda_refuses_frozen_envs_like_real_conda(tree: Path, conda: FakeConda) -> None:
+    """The fake is only worth something if it refuses what real conda 26.7.1 refuses."""
     manager(tree, conda).run(env(specs=["pkga"], frozen=True))
+    prefix = str(tree / "envs" / "e1")
+    runner = CondaRunner(conda, str(tree / "bin" / "conda"))
+    with pytest.raises(CondaError, match=r"(?s)^EnvironmentIsFrozenError: Cannot modify .*Managed by cpkgs.conda"):
+        runner.json(["install", "--prefix", prefix, "--yes", "pkga=1.0", "--dry-run"])
+    assert runner.json(["install", "--prefix", prefix, "--yes", "pkga=1.0", "--dry-run", "--override-frozen"])
+
+
+def _frozen_env(tree: Path, conda: FakeConda) -> Path:
+    manager(tree, conda).run(env(specs=["pkga"], frozen=True))
+    conda.calls.clear()
+    conda.environs.clear()
     conda.dry_run_answer = "dryrun_change.json"
-    result = manager(tree, conda).run(env(specs=["pkga=1.0"], frozen=True))
-    assert result["changed"] is True
-    assert conda.seen_frozen == [False]  # conda saw an unfrozen env
-    assert (tree / "envs" / "e1" / "conda-meta" / "frozen").exists()  # and the mark is back
+    return tree / "envs" / "e1" / "conda-meta"
+
+
+def test_frozen_env_changed_through_the_inventory(tree: Path, conda: FakeConda) -> None:
+    """A fix published to a frozen release env: check shows it, apply does it, frozen after, re-run a no-op."""
+    meta = _frozen_env(tree, conda)
+    checked = manager(tree, conda, check_mode=True).run(env(specs=["pkga=1.0"], frozen=True))
+    assert checked["changed"] is True
+    assert checked["actions"] == {"link": ["pkga-1.0-0"], "unlink": ["pkga-2.0-0"]}
+    assert checked["diff"]["after"].splitlines() == ["pkga-1.0-0", "pkgb-1.0-0", "pkgc-1.0-0", "(frozen)"]
+    assert [c for c in conda.calls if "--dry-run" not in c] == []
+    applied = manager(tree, conda).run(env(specs=["pkga=1.0"], frozen=True))
+    assert applied["changed"] is True
+    assert "pkga-1.0-0" in applied["packages"] and "pkga-2.0-0" not in applied["packages"]
+    assert conda.seen_frozen == [True]  # conda changed it with the mark in place, not set aside
+    assert all(e == {"CONDA_PROTECT_FROZEN_ENVS": "false"} for e in conda.environs)
+    assert (meta / "frozen").is_file()
+    assert sorted(p.name for p in meta.iterdir() if "frozen" in p.name) == ["frozen"]  # no temp name left
+    conda.calls.clear()
+    again = manager(tree, conda, check_mode=True).run(env(specs=["pkga=1.0"], frozen=True))
+    assert again["changed"] is False
+    assert manager(tree, conda).run(env(specs=["pkga=1.0"], frozen=True))["changed"] is False
+    assert conda.calls == []
+
+
+def test_latest_on_a_frozen_env(tree: Path, conda: FakeConda) -> None:
+    meta = _frozen_env(tree, conda)
+    checked = manager(tree, conda, check_mode=True).run(env(specs=["pkga"], state="latest", frozen=True))
+    assert checked["changed"] is True
+    applied = manager(tree, conda).run(env(specs=["pkga"], state="latest", frozen=True))
+    assert applied["changed"] is True
+    assert "--update-deps" in conda.calls[-1] and "--dry-run" not in conda.calls[-1]
+    assert (meta / "frozen").is_file()
+
+
+def test_frozen_env_removed(tree: Path, conda: FakeConda) -> None:
+    _frozen_env(tree, conda)
+    assert manager(tree, conda).run(env(state="absent"))["changed"] is True
+    assert not (tree / "envs" / "e1").exists()
+
+
+def test_failed_change_of_a_frozen_env_keeps_the_mark(tree: Path, conda: FakeConda) -> None:
+    meta = _frozen_env(tree, conda)
     conda.fail_install = True
-    with pytest.raises(CondaError):
+    with pytest.raises(CondaError, match="PackagesNotFoundInChannelsError"):
         manager(tree, conda).run(env(specs=["pkga=2.0"], frozen=True))
-    assert (tree / "envs" / "e1" / "conda-meta" / "frozen").exists()  # back after a failure too
+    assert (meta / "frozen").is_file()
+
+
+def test_absent_diff_has_no_blank_line(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    checked = manager(tree, conda, check_mode=True).run(env(state="absent"))
+    assert checked["diff"]["before"] == "pkga-2.0-0\npkgb-1.0-0\npkgc-1.0-0\n"
+    assert checked["diff"]["after"] == ""
+    removed = manager(tree, conda).run(env(state="absent"))
+    assert removed["diff"]["after"] == ""
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_frozen_mark_alone_shows_in_the_diff(tree: Path, conda: FakeConda, check_mode: bool) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    packages = "pkga-2.0-0\npkgb-1.0-0\npkgc-1.0-0\n"
+    frozen = manager(tree, conda, check_mode=check_mode).run(env(specs=["pkga"], frozen=True))
+    assert frozen["changed"] is True
+    assert (frozen["diff"]["before"], frozen["diff"]["after"]) == (packages, packages + "(frozen)\n")
+    if check_mode:
+        manager(tree, conda).run(env(specs=["pkga"], frozen=True))
+    thawed = manager(tree, conda, check_mode=check_mode).run(env(specs=["pkga"], frozen=False))
+    assert (thawed["diff"]["before"], thawed["diff"]["after"]) == (packages + "(frozen)\n", packages)
