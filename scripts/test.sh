@@ -69,11 +69,12 @@ stage_lint() {
 # a small script of ours in its cache runs ensurepip instead (tests/testbed/ansible_test_get_pip.py).
 ansible_test() {
     # Outside the checkout: inside it, ansible-test would ask the checkout's git and see no files.
-    local root
-    root="${TMPDIR:-/tmp}/cpkgs-ansible-test-$(id -u)-$(printf '%s' "$CPKGS_REPO" | sha256sum | cut -c1-12)"
-    root="$root/ansible_collections/cpkgs/conda"
+    # A directory of this run's own: two runs at once (two checkouts, or stages run by hand) must not share it.
+    local top root rc=0
+    top="$(mktemp -d "${TMPDIR:-/tmp}/cpkgs-ansible-test.XXXXXX")" || return 1
+    root="$top/ansible_collections/cpkgs/conda"
     local home="$CPKGS_CACHE/ansible-test-home"
-    rm -rf "$root" && mkdir -p "$root" "$home/.ansible/test/cache" || return 1
+    mkdir -p "$root" "$home/.ansible/test/cache" || return 1
     cp "$CPKGS_REPO/tests/testbed/ansible_test_get_pip.py" "$home/.ansible/test/cache/get_pip_24_2.py" || return 1
     (
         cd "$CPKGS_REPO" || exit 1
@@ -93,7 +94,9 @@ cpkgs_installer: "$installer"
 cpkgs_installer_sha256: "$(cut -d' ' -f1 "$installer.sha256")"
 cpkgs_conda_kind: "${CPKGS_IT_CONDA_KIND:-standin}"
 YAML
-    (cd "$root" && HOME="$home" PIP_CACHE_DIR="$CPKGS_CACHE/pip" ansible-test "$@")
+    (cd "$root" && HOME="$home" PIP_CACHE_DIR="$CPKGS_CACHE/pip" ansible-test "$@") || rc=$?
+    rm -rf "$top"
+    return "$rc"
 }
 
 stage_sanity() {
