@@ -130,9 +130,9 @@ notes:
     package record.
   - A frozen environment (O(frozen=true)) is still changed by this module when its request changes. conda reads every
     setting from a C(CONDA_<KEY>) variable, and C(CONDA_PROTECT_FROZEN_ENVS=false) does what C(--override-frozen)
-    does in a conda that knows CEP 22, while older conda, which has neither, ignores it. The mark is never moved, so other
-    conda processes keep seeing the environment frozen. A C(.condarc) that makes C(protect_frozen_envs) C(#!final)
-    overrides the variable, and conda then refuses (C(EnvironmentIsFrozenError) in the task's message).
+    does in a conda that knows CEP 22, while older conda, which has neither, ignores it. The mark is never moved, so
+    other conda processes keep seeing the environment frozen. A C(.condarc) that makes C(protect_frozen_envs)
+    C(#!final) overrides the variable, and conda then refuses (C(EnvironmentIsFrozenError) in the task's message).
 seealso:
   - module: cpkgs.conda.conda_facts
   - module: cpkgs.conda.condarc
