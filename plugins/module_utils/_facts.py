@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
+from typing import Any, Callable, Iterable
 
 from ansible_collections.cpkgs.conda.plugins.module_utils._tree import CondaPaths, conda_subdir, conda_version
 
@@ -54,16 +56,32 @@ def mount_of(path: str, mounts: list[tuple[str, str]]) -> tuple[str | None, str 
     return best
 
 
+def is_environment(prefix: str) -> bool:
+    """conda's test of an environment (``PrefixData.is_environment``): ``conda-meta/history`` is a file."""
+    return os.path.isfile(os.path.join(prefix, "conda-meta", "history"))
+
+
 class FactsCollector:
     """Collects ``ansible_facts.conda`` for one host and one user from a :class:`CondaPaths`.
 
-    ``mounts`` is the host's mount table as ``(mount point, fstype)`` pairs (empty when unknown).
+    ``mounts`` is the host's mount table as ``(mount point, fstype)`` pairs (empty when unknown). ``admin``
+    says the user is root, for whom conda lists the environments registered by every account: ``passwd``
+    gives the accounts (``pwd.getpwall`` unless a test hands another).
     """
 
-    def __init__(self, paths: CondaPaths, mounts: list[tuple[str, str]], gather_envs: bool = True) -> None:
+    def __init__(
+        self,
+        paths: CondaPaths,
+        mounts: list[tuple[str, str]],
+        gather_envs: bool = True,
+        admin: bool = False,
+        passwd: Callable[[], Iterable[Any]] | None = None,
+    ) -> None:
         self.paths = paths
         self.mounts = mounts
         self.gather_envs = gather_envs
+        self.admin = admin
+        self.passwd = passwd or pwd.getpwall
         self.warnings: list[str] = []
 
     def share(self) -> dict[str, object]:
@@ -80,43 +98,60 @@ class FactsCollector:
             "writable": exists and os.access(root, os.W_OK),
         }
 
-    def _environments_txt(self) -> list[str]:
-        path = os.path.join(self.paths.home, ".conda", "environments.txt")
+    def registry_homes(self) -> list[str]:
+        """The homes whose ``.conda/environments.txt`` conda reads (``list_all_known_prefixes``).
+
+        Root: every home of the password database (the user's own home only when the database is empty);
+        anyone else: their own home.
+        """
+        if not self.admin:
+            return [self.paths.home]
+        homes = [str(entry.pw_dir) for entry in self.passwd()] or [self.paths.home]
+        return list(dict.fromkeys(home for home in homes if home))
+
+    @staticmethod
+    def _environments_txt(home: str) -> list[str]:
+        """The prefixes a home's ``.conda/environments.txt`` registers; none when it cannot be read."""
+        path = os.path.join(home, ".conda", "environments.txt")
         try:
             with open(path, encoding="utf-8") as handle:
-                return [line.strip() for line in handle if line.strip() and not line.startswith("#")]
-        except OSError:
+                return [line.strip() for line in handle if line.strip() and not line.strip().startswith("#")]
+        except (OSError, ValueError):  # missing, unreadable (another account's home on NFS), not text
             return []
 
     def envs(self, envs_dirs: list[str]) -> list[dict[str, object]]:
-        """The environments conda would list: the root, every env inside an envs dir, environments.txt."""
+        """The environments conda would list: the root, every env inside an envs dir, the registered ones."""
         root = self.paths.root_prefix
         prefixes: list[str] = []
-        if root and os.path.isdir(os.path.join(root, "conda-meta")):
-            prefixes.append(root)
         for envs_dir in envs_dirs:
             try:
                 names = sorted(os.listdir(envs_dir))
             except OSError:
                 continue
             prefixes += [os.path.join(envs_dir, name) for name in names]
-        prefixes += [os.path.normpath(p) for p in self._environments_txt()]
+        for home in self.registry_homes():
+            prefixes += [os.path.normpath(p) for p in self._environments_txt(home)]
         result = []
         seen = set()
+        if root and os.path.isdir(os.path.join(root, "conda-meta")):
+            seen.add(root)
+            result.append(self._env(root, envs_dirs))
         for prefix in prefixes:
-            if prefix in seen or not os.path.isdir(os.path.join(prefix, "conda-meta")):
+            if prefix in seen or not is_environment(prefix):
                 continue
             seen.add(prefix)
             result.append(self._env(prefix, envs_dirs))
         return result
 
     def _env(self, prefix: str, envs_dirs: list[str]) -> dict[str, object]:
-        if prefix == self.paths.root_prefix:
-            name: str | None = "base"
-        elif os.path.dirname(prefix) in envs_dirs:
+        """conda's ``PrefixData.name``: ``base`` for the root, the directory name inside an envs dir, else ''."""
+        parent = os.path.abspath(os.path.dirname(prefix))
+        if _same_path(prefix, self.paths.root_prefix):
+            name = "base"
+        elif any(parent == os.path.abspath(envs_dir) for envs_dir in envs_dirs):
             name = os.path.basename(prefix)
         else:
-            name = None
+            name = ""
         return {
             "name": name,
             "prefix": prefix,
@@ -156,3 +191,14 @@ class FactsCollector:
     def to_json(self) -> str:
         """The facts as JSON (for debugging and the benchmark)."""
         return json.dumps(self.collect(), indent=2, sort_keys=True)
+
+
+def _same_path(path: str, other: str | None) -> bool:
+    if not other:
+        return False
+    if os.path.abspath(path) == os.path.abspath(other):
+        return True
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return False

@@ -28,14 +28,21 @@ options:
         instead of the account that runs the module.
       - The C(CONDARC), C(CONDA_ENVS_DIRS) and C(XDG_CONFIG_HOME) variables are only taken from the module's
         environment when O(user) is not set.
+      - RV(ansible_facts.conda.envs) is then what C(conda env list) shows to this account (every account's registered
+        environments when it is C(root), its own otherwise).
     type: str
   gather_envs:
-    description: List the environments (one directory listing per C(envs_dirs) entry).
+    description:
+      - List the environments (one directory listing per C(envs_dirs) entry, and the C(~/.conda/environments.txt) of
+        the account, or of every account in the password database when it is C(root), as conda does).
     type: bool
     default: true
 notes:
   - C(envs_dirs) follows conda's rules; entries that appear twice are reported once.
   - C(envs[].writable) and C(root_writable) are for the account that runs the module.
+  - Run as C(root), conda (and so this module) reads the C(.conda/environments.txt) of every home in the password
+    database (C(getpwall)), not C($HOME)'s; a file that cannot be read is skipped. On a site with automounted homes
+    that touches every home; O(gather_envs=false) avoids it.
 seealso:
   - module: cpkgs.conda.conda_env
   - module: cpkgs.conda.condarc
@@ -157,13 +164,22 @@ ansible_facts:
           elements: str
           sample: [/nfs/cpkgs/anaconda3_linux/envs, /home/alice/.conda/envs]
         envs:
-          description: The environments conda would list (empty when O(gather_envs=false)).
+          description:
+            - The environments C(conda env list) shows (empty when O(gather_envs=false)), by conda's rules
+              (C(conda/core/envs_manager.py)): the root, the environments in each C(envs_dirs) entry, and those
+              registered in C(.conda/environments.txt) (every account's for C(root), see O(user)); a prefix counts
+              when it has C(conda-meta/history).
+            - The root comes first, then the C(envs_dirs) entries in order, then the registered ones (conda sorts
+              them all by path).
+            - C(name) is C(base) for the root, the directory name for an environment inside an C(envs_dirs) entry,
+              and an empty string for any other (what C(conda env list --json) gives in C(envs_details)).
           returned: always
           type: list
           elements: dict
           sample:
             - {name: base, prefix: /nfs/cpkgs/anaconda3_linux, frozen: false, writable: false}
             - {name: isis4.3.0, prefix: /nfs/cpkgs/anaconda3_linux/envs/isis4.3.0, frozen: true, writable: false}
+            - {name: '', prefix: /home/alice/projects/env, frozen: false, writable: false}
         share:
           description: The share root's state.
           returned: always
@@ -171,6 +187,9 @@ ansible_facts:
           sample:
             {path: /nfs/cpkgs, exists: true, is_mount: true, mount_point: /nfs/cpkgs, fstype: nfs4, writable: false}
 """
+
+import os
+import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -196,6 +215,13 @@ def _mounts(module: AnsibleModule, system: str) -> list:
     return parse_bsd_mount(out) if rc == 0 else []
 
 
+def _is_admin(user: str | None) -> bool:
+    """Whether conda would treat the account as an admin (``os.geteuid() == 0``, conda's ``is_admin``)."""
+    if user:
+        return pwd.getpwnam(user).pw_uid == 0
+    return os.geteuid() == 0
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -211,7 +237,9 @@ def main() -> None:
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     system = paths.system
-    collector = FactsCollector(paths, _mounts(module, system), gather_envs=params["gather_envs"])
+    collector = FactsCollector(
+        paths, _mounts(module, system), gather_envs=params["gather_envs"], admin=_is_admin(params["user"])
+    )
     facts = collector.collect()
     for warning in collector.warnings:
         module.warn(warning)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -49,7 +50,9 @@ def test_mount_of(path: str, expected: tuple) -> None:
 
 
 def _env(prefix: Path, frozen: bool = False) -> None:
+    """An environment as conda sees one: ``conda-meta/history`` exists (PrefixData.is_environment)."""
     (prefix / "conda-meta").mkdir(parents=True)
+    (prefix / "conda-meta" / "history").write_text("")
     if frozen:
         (prefix / "conda-meta" / "frozen").write_text("{}")
 
@@ -132,7 +135,7 @@ def test_envs_from_user_envs_dirs_and_environments_txt(share: Path, tmp_path: Pa
     (home / ".conda" / "environments.txt").write_text(f"{tmp_path / 'elsewhere' / 'proj'}\n/gone\n")
     envs = {env["prefix"]: env for env in _collect(share, home)["envs"]}
     assert envs[str(home / ".conda" / "envs" / "mine")]["name"] == "mine"
-    assert envs[str(tmp_path / "elsewhere" / "proj")]["name"] is None  # listed by prefix, as conda does
+    assert envs[str(tmp_path / "elsewhere" / "proj")]["name"] == ""  # outside envs_dirs: '' as conda's env list
     assert "/gone" not in envs
 
 
@@ -149,3 +152,72 @@ def test_bad_condarc_is_a_warning(share: Path, tmp_path: Path) -> None:
 def test_gather_envs_off(share: Path, tmp_path: Path) -> None:
     paths = CondaPaths("Linux", "x86_64", str(tmp_path / "home"), share_root=str(share))
     assert FactsCollector(paths, [], gather_envs=False).collect()["envs"] == []
+
+
+def _passwd(*homes: Path) -> object:
+    return lambda: [SimpleNamespace(pw_name=f"u{i}", pw_dir=str(home)) for i, home in enumerate(homes)]
+
+
+def _registered(home: Path, *prefixes: Path) -> None:
+    (home / ".conda").mkdir(parents=True, exist_ok=True)
+    (home / ".conda" / "environments.txt").write_text("".join(f"{p}\n" for p in prefixes))
+
+
+def _listed(share: Path, home: Path, **kwargs) -> dict:
+    paths = CondaPaths("Linux", "x86_64", str(home), share_root=str(share))
+    return {env["prefix"]: env for env in FactsCollector(paths, [], **kwargs).collect()["envs"]}
+
+
+@pytest.fixture
+def accounts(tmp_path: Path) -> dict:
+    """alice's and bob's homes register one env each; the running account's HOME registers a third."""
+    homes = {who: tmp_path / "homes" / who for who in ("alice", "bob", "runner")}
+    envs = {who: tmp_path / "projects" / who for who in homes}
+    for who, home in homes.items():
+        _env(envs[who])
+        _registered(home, envs[who])
+    return {"homes": homes, "envs": envs}
+
+
+def test_admin_lists_every_accounts_environments_txt(share: Path, accounts: dict) -> None:
+    """Run as root, conda reads the environments.txt of every home in the password database, not $HOME's."""
+    homes, envs = accounts["homes"], accounts["envs"]
+    listed = _listed(share, homes["runner"], admin=True, passwd=_passwd(homes["alice"], homes["bob"]))
+    assert str(envs["alice"]) in listed
+    assert str(envs["bob"]) in listed
+    assert str(envs["runner"]) not in listed  # $HOME is not in the password database: conda skips it
+    assert listed[str(envs["alice"])]["name"] == ""
+
+
+def test_non_admin_lists_only_its_own_environments_txt(share: Path, accounts: dict) -> None:
+    homes, envs = accounts["homes"], accounts["envs"]
+    listed = _listed(share, homes["runner"], admin=False, passwd=_passwd(homes["alice"], homes["bob"]))
+    assert str(envs["runner"]) in listed
+    assert str(envs["alice"]) not in listed and str(envs["bob"]) not in listed
+
+
+def test_admin_with_an_empty_password_database_reads_home(share: Path, accounts: dict) -> None:
+    homes, envs = accounts["homes"], accounts["envs"]
+    assert str(envs["runner"]) in _listed(share, homes["runner"], admin=True, passwd=_passwd())
+
+
+def test_admin_skips_unreadable_environments_txt(share: Path, accounts: dict, tmp_path: Path) -> None:
+    homes, envs = accounts["homes"], accounts["envs"]
+    odd = tmp_path / "homes" / "odd"
+    (odd / ".conda" / "environments.txt").mkdir(parents=True)  # cannot be read as a file
+    listed = _listed(share, homes["runner"], admin=True, passwd=_passwd(odd, tmp_path / "nohome", homes["bob"]))
+    assert str(envs["bob"]) in listed
+
+
+def test_only_prefixes_that_are_envs(share: Path, accounts: dict, tmp_path: Path) -> None:
+    """conda's rule (PrefixData.is_environment): ``conda-meta/history`` exists."""
+    homes = accounts["homes"]
+    half = tmp_path / "projects" / "half"
+    (half / "conda-meta").mkdir(parents=True)  # no history: conda does not list it
+    (share / "anaconda3_linux" / "envs" / "half" / "conda-meta").mkdir(parents=True)
+    _registered(homes["runner"], half, tmp_path / "gone")
+    listed = _listed(share, homes["runner"])
+    assert str(half) not in listed
+    assert str(tmp_path / "gone") not in listed
+    assert str(share / "anaconda3_linux" / "envs" / "half") not in listed
+    assert str(share / "anaconda3_linux" / "envs" / "isis4.3.0") in listed
