@@ -96,7 +96,15 @@ cpkgs::installer() {
 # Exports CPKGS_REAL_INSTALLER (the .sh; its digest in .sh.sha256) and CPKGS_REAL_CONDA_EXE.
 cpkgs::realconda() {
     [ -n "${CPKGS_REAL_CONDA_KIT:-}" ] || return 0
-    cpkgs::die "cpkgs::realconda: not written yet"
+    [ -d "$CPKGS_REAL_CONDA_KIT" ] || cpkgs::die "CPKGS_REAL_CONDA_KIT=$CPKGS_REAL_CONDA_KIT: not a directory"
+    # The base is a venv of Debian's python3; pycosat has no wheel on PyPI, so pip builds it (gcc, Python.h).
+    cpkgs::apt python3 python3-venv python3-dev build-essential
+    local out="$CPKGS_BUILD/realconda"
+    cpkgs::log "real conda 26.7.1 from $CPKGS_REAL_CONDA_KIT"
+    "$CPKGS_PY" "$CPKGS_REPO/tests/testbed/realconda/build_realconda.py" --kit "$CPKGS_REAL_CONDA_KIT" --out "$out" \
+        >/dev/null || cpkgs::die "building real conda failed"
+    export CPKGS_REAL_INSTALLER="$out/realconda-26.7.1-Linux-x86_64.sh"
+    export CPKGS_REAL_CONDA_EXE="$out/tree/bin/conda"
 }
 
 # Third-party collections (from the `ansible` wheel) plus this checkout as cpkgs.conda, in one
