@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from role_tags import tag_map
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,6 +38,26 @@ def _options(options: dict) -> list[str]:
             kind = f"list of {option['elements']}"
         shown = _default(option.get("default")).replace("|", "\\|")
         lines.append(f"| `{name}` | {kind} | {shown} | {_cell(option.get('description', ''))} |")
+    return lines
+
+
+def _tags(role: str) -> list[str]:
+    """The Tags table: each tag of the role and the task files whose tasks it runs (computed, not written)."""
+    lines = [
+        "",
+        "## Tags",
+        "",
+        "`--tags TAG` runs these tasks (counted per task file; tasks tagged `always` run in any case).",
+        "",
+        "| tag | runs |",
+        "|---|---|",
+    ]
+    for tag, tasks in tag_map(REPO / "roles" / role).items():
+        files: dict[str, int] = {}
+        for task in tasks:
+            files[task.file] = files.get(task.file, 0) + 1
+        runs = ", ".join(f"`{name}` ({count})" for name, count in files.items())
+        lines.append(f"| `{tag}` | {runs} |")
     return lines
 
 
@@ -71,6 +92,7 @@ def render(role: str, spec: dict) -> str:
             "",
             *_options(other["options"]),
         ]
+    lines += _tags(role)
     return "\n".join(lines) + "\n"
 
 

@@ -62,6 +62,7 @@ stage_lint() {
     check ansible-lint --offline -q
     check antsibull-changelog lint
     check python scripts/gen_role_docs.py --check
+    check pytest -p no:cacheprovider -q tests/roles  # every tag runs what it names
 }
 
 # ansible-test wants the collection under ansible_collections/NAMESPACE/NAME; copy the tracked files
