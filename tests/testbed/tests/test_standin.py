@@ -8,12 +8,14 @@ makes it) with its own HOME and CONDARC; the channel is the channel helper's con
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -457,32 +459,119 @@ def test_failed_rebuild_keeps_old_env(tree: Tree, channel: str, templates: Path,
         ("install", ""),
         ("install", '{"message": "release env"}'),
         ("update", ""),
+        ("install_dry", ""),
         ("remove", ""),
         ("remove_all", ""),
-        ("create", ""),
+        ("remove_all_dry", ""),
+        ("env_update", ""),
     ],
 )
 def test_frozen_env(tree: Tree, channel: str, templates: Path, command: str, reason: str) -> None:
+    """conda 26.7.1 refuses a frozen env (CEP 22) for these, dry runs included."""
     prefix = tree.root / "envs" / "fz"
     clone(templates, "a1", prefix)
     (prefix / "conda-meta" / "frozen").write_text(reason)
+    env_file = tree.base / "env.yml"
+    env_file.write_text(f"channels:\n  - {channel}\ndependencies:\n  - pkgc\n")
     args = {
-        "install": ("install", "pkgc"),
-        "update": ("update", "pkga"),
+        "install": ("install", "pkgc", *chans(channel)),
+        "install_dry": ("install", "pkgc", "--dry-run", *chans(channel)),
+        "update": ("update", "pkga", *chans(channel)),
         "remove": ("remove", "pkga"),
         "remove_all": ("remove", "--all"),
-        "create": ("create", "pkgc"),
+        "remove_all_dry": ("remove", "--all", "--dry-run"),
+        "env_update": ("env", "update", "-f", str(env_file)),
     }[command]
     before = snapshot(prefix)
-    result = tree.run(args[0], "-p", str(prefix), *chans(channel), *args[1:], "-y", "--json")
-    assert result.rc == 1 and result.json["exception_name"] == "EnvironmentIsFrozenError"  # type: ignore[index]
+    verb = 2 if args[0] == "env" else 1
+    result = tree.run(*args[:verb], "-p", str(prefix), *args[verb:], "-y", "--json")
+    assert result.rc == 1, result
+    assert result.json["exception_name"] == "EnvironmentIsFrozenError"  # type: ignore[index]
+    expected = f"Cannot modify '{prefix}'. The environment is marked as frozen. "
     if reason:
-        assert "release env" in result.json["message"]  # type: ignore[index]
+        expected += "Reason:\n\n    release env\n\n"
+    expected += "You can bypass these protections with the `--override-frozen` flag, at your own risk."
+    assert result.json["message"] == expected  # type: ignore[index]
     assert snapshot(prefix) == before
     if command == "install":
         forced = tree.run(*args, "-p", str(prefix), *chans(channel), "--override-frozen", "-y", "--json")
         assert forced.rc == 0, forced
         assert "pkgc" in names(tree, prefix)
+
+
+@pytest.mark.parametrize("how", ["env_var", "condarc", "env_condarc"])
+def test_frozen_protection_off_by_config(tree: Tree, channel: str, templates: Path, how: str) -> None:
+    """``protect_frozen_envs: false`` (``CONDA_PROTECT_FROZEN_ENVS``, a ``.condarc``, the target env's own
+    ``.condarc``) lets a frozen env change, as in conda 26.7.1."""
+    prefix = clone(templates, "a1", tree.root / "envs" / "fz")
+    (prefix / "conda-meta" / "frozen").write_text("")
+    env = {"CONDA_PROTECT_FROZEN_ENVS": "false"} if how == "env_var" else {}
+    if how == "condarc":
+        tree.condarc.write_text("protect_frozen_envs: false\n")
+    if how == "env_condarc":
+        (prefix / ".condarc").write_text("protect_frozen_envs: false\n")
+    result = tree.run("install", "-p", str(prefix), *chans(channel), "pkgc", "-y", "--json", env=env)
+    assert result.rc == 0, result
+    assert "pkgc" in names(tree, prefix)
+
+
+def test_env_var_beats_condarc_for_frozen(tree: Tree, channel: str, templates: Path) -> None:
+    """``CONDA_PROTECT_FROZEN_ENVS=true`` wins over ``protect_frozen_envs: false`` in a ``.condarc``."""
+    prefix = clone(templates, "a1", tree.root / "envs" / "fz")
+    (prefix / "conda-meta" / "frozen").write_text("")
+    tree.condarc.write_text("protect_frozen_envs: false\n")
+    env = {"CONDA_PROTECT_FROZEN_ENVS": "true"}
+    result = tree.run("install", "-p", str(prefix), *chans(channel), "pkgc", "-y", "--json", env=env)
+    assert result.json["exception_name"] == "EnvironmentIsFrozenError"  # type: ignore[index]
+
+
+def test_create_over_frozen_env_rebuilds_it(tree: Tree, channel: str, templates: Path) -> None:
+    """conda's ``create`` deletes an existing env first and never checks ``frozen``: the new env is not frozen."""
+    prefix = clone(templates, "a1", tree.root / "envs" / "fz")
+    (prefix / "conda-meta" / "frozen").write_text('{"message": "release env"}')
+    result = tree.run("create", "-p", str(prefix), *chans(channel), "pkgc", "-y", "--json")
+    assert result.rc == 0, result
+    assert names(tree, prefix) == {"pkgc": "1.0"}
+    assert not (prefix / "conda-meta" / "frozen").exists()
+
+
+def test_create_dry_run_on_existing_env_is_refused(tree: Tree, channel: str, templates: Path) -> None:
+    """``create --dry-run`` over an existing env: ``CondaValueError``; on a new prefix it reports the plan."""
+    prefix = clone(templates, "a1", tree.root / "envs" / "e")
+    before = snapshot(prefix)
+    result = tree.run("create", "-p", str(prefix), *chans(channel), "pkgc", "--dry-run", "-y", "--json")
+    assert result.rc == 1, result
+    assert result.json["exception_name"] == "CondaValueError"  # type: ignore[index]
+    assert result.json["message"] == "Cannot `create --dry-run` with an existing conda environment"  # type: ignore[index]
+    assert snapshot(prefix) == before
+    fresh = tree.run(
+        "create", "-p", str(tree.root / "envs" / "n"), *chans(channel), "pkgc", "--dry-run", "-y", "--json"
+    )
+    assert fresh.rc == 0, fresh
+    assert fresh.json["dry_run"] is True  # type: ignore[index]
+
+
+def test_new_env_gets_created_at(tree: Tree, channel: str) -> None:
+    """A new env gets ``conda-meta/created_at``: seconds since the epoch as conda writes them (``str(float)``)."""
+    before = time.time()
+    prefix = tree.root / "envs" / "n"
+    create(tree, channel, prefix, "pkgc")
+    stamp = float((prefix / "conda-meta" / "created_at").read_text())
+    assert before <= stamp <= time.time()
+    listed = tree.run("env", "list", "--json").json["envs_details"][str(prefix)]  # type: ignore[index]
+    assert listed["created"] == datetime.datetime.fromtimestamp(stamp, tz=datetime.timezone.utc).isoformat()
+
+
+def test_target_env_condarc_is_read(tree: Tree, channel: str, templates: Path) -> None:
+    """conda 26.7.1 reads the ``.condarc`` of the ``-p`` env (its ``$CONDA_PREFIX`` search entries)."""
+    prefix = clone(templates, "a1", tree.root / "envs" / "e")
+    (prefix / ".condarc").write_text(f"channels:\n  - {channel}\n")
+    result = tree.run("install", "-p", str(prefix), "--offline", "pkgc", "-y", "--json")
+    assert result.rc == 0, result
+    assert "pkgc" in names(tree, prefix)
+    other = clone(templates, "a1", tree.root / "envs" / "other")
+    refused = tree.run("install", "-p", str(other), "--offline", "pkgc", "-y", "--json")
+    assert refused.rc == 1, refused
 
 
 @contextlib.contextmanager
@@ -514,9 +603,9 @@ def read_only(path: Path) -> Iterator[None]:
         (("create", "-p", "{root}/envs/new", "pkga"), "NotWritableError"),
         (("install", "-p", "{root}/envs/e", "pkga"), "EnvironmentNotWritableError"),
         (("update", "-p", "{root}/envs/e", "--all"), "EnvironmentNotWritableError"),
-        (("remove", "-p", "{root}/envs/e", "--all"), "EnvironmentNotWritableError"),
+        (("remove", "-p", "{root}/envs/e", "--all"), "CondaMultiError"),
         (("remove", "-p", "{root}/envs/e", "pkgc"), "EnvironmentNotWritableError"),
-        (("create", "-p", "{root}/envs/e", "pkgc"), "EnvironmentNotWritableError"),
+        (("create", "-p", "{root}/envs/e", "pkgc"), "CondaMultiError"),
     ],
 )
 def test_permission_error_changes_nothing(
@@ -531,6 +620,10 @@ def test_permission_error_changes_nothing(
         result = tree.run(*argv, *extra, "-y", "--json")
     assert result.rc == 1, result
     assert result.json["exception_name"] == exception  # type: ignore[index]
+    if exception == "CondaMultiError":  # conda's shape when it cannot delete the env: the error inside `errors`
+        inner = result.json["errors"]  # type: ignore[index]
+        assert [error["exception_name"] for error in inner] == ["EnvironmentNotWritableError"]
+        assert "message" not in result.json  # type: ignore[operator]
     assert snapshot(tree.root) == before
 
 
@@ -552,20 +645,31 @@ def test_env_list_scans_and_registry(tree: Tree, channel: str, templates: Path) 
     create(tree, channel, outside, "pkgc")
     manual = tree.root / "envs" / "manual"
     (manual / "conda-meta").mkdir(parents=True)  # not registered: found by scanning envs_dirs
+    (manual / "conda-meta" / "history").write_text("")
     (manual / "conda-meta" / "frozen").write_text("")
+    no_history = tree.root / "envs" / "nohistory"
+    (no_history / "conda-meta").mkdir(parents=True)  # conda's test for an env is conda-meta/history
     result = tree.run("env", "list", "--json")
     assert result.rc == 0, result
     doc = result.json
-    assert doc["envs"][-1] == str(tree.root)  # type: ignore[index]
-    assert set(doc["envs"]) == {str(tree.root), str(tree.root / "envs" / "e1"), str(outside), str(manual)}  # type: ignore[index]
+    envs = doc["envs"]  # type: ignore[index]
+    assert envs == sorted(envs)  # all sorted, the root among them (not last)
+    mine = {str(tree.root), str(tree.root / "envs" / "e1"), str(manual)}
+    assert mine <= set(envs)
+    assert str(no_history) not in envs
     details = doc["envs_details"]  # type: ignore[index]
+    if os.geteuid() == 0:  # root reads the environments.txt of the homes in the password database, not $HOME's
+        assert str(outside) not in envs
+    else:
+        assert set(envs) == mine | {str(outside)}
+        assert details[str(outside)]["name"] == ""  # outside envs_dirs: no name
     assert details[str(manual)]["frozen"] is True
     assert details[str(manual)]["name"] == "manual"
-    assert details[str(outside)]["name"] == str(outside)
     assert details[str(tree.root)]["base"] is True
+    assert details[str(tree.root)]["name"] == "base"
     assert details[str(tree.root / "envs" / "e1")]["writable"] is True
-    active = tree.run("env", "list", "--json", env={"CONDA_PREFIX": str(outside)})
-    assert active.json["envs_details"][str(outside)]["active"] is True  # type: ignore[index]
+    active = tree.run("env", "list", "--json", env={"CONDA_PREFIX": str(manual)})
+    assert active.json["envs_details"][str(manual)]["active"] is True  # type: ignore[index]
 
 
 def test_info_json(tree: Tree) -> None:
@@ -682,3 +786,38 @@ def test_prefix_embedding_scripts_work(tree: Tree, channel_dir: Path) -> None:
     proc = subprocess.run([str(prefix / "bin" / "isis-version")], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc
     assert f"prefix={prefix}" in proc.stdout
+
+
+@pytest.fixture
+def temp_account(tmp_path: Path) -> Iterator[Path]:
+    """A temporary account (``useradd``) whose home is under ``tmp_path``; deleted afterwards. Root only."""
+    if os.geteuid() != 0 or not shutil.which("useradd"):
+        pytest.skip("needs root and useradd: the password database is only read as root")
+    name = f"cpkgst{os.getpid() % 100000}"
+    home = tmp_path / "acct-home"
+    proc = subprocess.run(["useradd", "-M", "-d", str(home), name], capture_output=True, text=True, check=False)
+    if proc.returncode:
+        pytest.skip(f"useradd failed: {proc.stderr.strip()}")
+    try:
+        home.mkdir()
+        yield home
+    finally:
+        subprocess.run(["userdel", name], capture_output=True, check=False)
+
+
+def test_root_reads_and_cleans_every_accounts_registry(
+    tree: Tree, channel: str, templates: Path, temp_account: Path
+) -> None:
+    """Run as root, ``env list`` reads each account's ``~/.conda/environments.txt`` (password database homes)
+    and rewrites it without prefixes that are no longer envs, as conda's ``list_all_known_prefixes`` does."""
+    outside = clone(templates, "a1", tree.base / "outside" / "o1")
+    gone = tree.base / "outside" / "gone"
+    registry = temp_account / ".conda" / "environments.txt"
+    registry.parent.mkdir()
+    registry.write_text(f"{outside}\n{gone}\n")
+    result = tree.run("env", "list", "--json")
+    assert result.rc == 0, result
+    assert str(outside) in result.json["envs"]  # type: ignore[index]
+    assert str(gone) not in result.json["envs"]  # type: ignore[index]
+    assert result.json["envs_details"][str(outside)]["name"] == ""  # type: ignore[index]
+    assert registry.read_text() == f"{outside}\n"

@@ -8,6 +8,7 @@ Implements what the cpkgs.conda collection calls, with conda 26.7.1's JSON shape
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -16,15 +17,17 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from . import CONDA_VERSION, RATTLER_VERSION, STANDIN_TAG
-from .config import Config, ConfigError, dir_writable, is_conda_env, load_config
+from .config import Config, ConfigError, dir_writable, has_history, is_conda_env, load_config
 from .envfile import read_env_yaml, read_spec_file
 from .errors import (
     CondaStandinError,
+    condamulti,
     environment_is_frozen,
     environment_location_not_found,
     environment_name_not_found,
@@ -200,10 +203,26 @@ class Context:
         self.environ = environ
         self.argv = argv
         self.root = find_root(environ)
+        self.config: Config = self._load(None)
+        target = self._target_for_config()
+        if target:
+            self.config = self._load(target)
+
+    def _load(self, target: str | None) -> Config:
         try:
-            self.config: Config = load_config(self.root, environ)
+            return load_config(self.root, self.environ, target)
         except ConfigError as exc:
             raise CondaStandinError("LoadError", f"Load Error: {exc}") from exc
+
+    def _target_for_config(self) -> str | None:
+        """The ``-n``/``-p`` env whose ``.condarc`` conda 26.7.1 reads (its ``$CONDA_PREFIX`` search entries)."""
+        prefix = getattr(self.args, "prefix", None)
+        if prefix:
+            return os.path.normpath(os.path.abspath(os.path.expanduser(prefix)))
+        name = getattr(self.args, "name", None)
+        if name and "/" not in name:
+            return self.config.locate_env(name)
+        return None
 
     def target(self, *, creating: bool) -> str:
         """The target prefix of ``-n``/``-p`` (errors like conda's when it is missing or unknown)."""
@@ -250,8 +269,11 @@ class Context:
 
 
 def _check_frozen(ctx: Context, prefix: str) -> None:
+    """CEP 22: refuse a frozen env unless ``--override-frozen`` or ``protect_frozen_envs`` is false."""
     frozen = Path(prefix) / "conda-meta" / "frozen"
-    if frozen.exists() and not ctx.args.override_frozen:
+    if not ctx.config.protect_frozen_envs or ctx.args.override_frozen:
+        return
+    if frozen.is_file():
         reason = ""
         try:
             text = frozen.read_text(encoding="utf-8").strip()
@@ -261,21 +283,26 @@ def _check_frozen(ctx: Context, prefix: str) -> None:
         raise environment_is_frozen(prefix, reason)
 
 
-def _check_writable_env(prefix: str, *, whole: bool = False) -> None:
-    """The env (and its ``conda-meta``) must be writable; ``whole``: its parent too (to delete it)."""
-    for path in (Path(prefix), Path(prefix) / "conda-meta"):
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise environment_not_writable(prefix)
-    if whole and not os.access(Path(prefix).parent, os.W_OK | os.X_OK):
-        raise environment_not_writable(prefix)
+def _check_writable_env(prefix: str, *, whole: bool = False, multi: bool = False) -> None:
+    """The env (and its ``conda-meta``) must be writable; ``whole``: its parent too (to delete it).
+
+    ``multi``: report it inside a ``CondaMultiError``, as conda does when it fails to delete the env
+    (``remove --all``, ``create`` over an existing env).
+    """
+    ok = all(os.access(path, os.W_OK | os.X_OK) for path in (Path(prefix), Path(prefix) / "conda-meta"))
+    if ok and whole:
+        ok = os.access(Path(prefix).parent, os.W_OK | os.X_OK)
+    if not ok:
+        error = environment_not_writable(prefix)
+        raise condamulti([error]) if multi else error
 
 
-def _check_creatable(prefix: str) -> None:
+def _check_creatable(prefix: str, *, multi: bool = False) -> None:
     """A new prefix: its nearest existing ancestor must be writable; an existing one: it and its parent."""
     path = Path(prefix)
     if path.exists():
         if is_conda_env(prefix):
-            _check_writable_env(prefix, whole=True)
+            _check_writable_env(prefix, whole=True, multi=multi)
         elif not os.access(path, os.W_OK | os.X_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
             raise not_writable(prefix)
         return
@@ -376,9 +403,10 @@ def cmd_create(ctx: Context, env_file_channels: Sequence[str] = (), env_specs: S
             f"  target directory: {prefix}\n",
             target_directory=prefix,
         )
-    if is_conda_env(prefix):
-        _check_frozen(ctx, prefix)
-    _check_creatable(prefix)
+    if has_history(prefix) and ctx.args.dry_run:
+        raise CondaStandinError("CondaValueError", "Cannot `create --dry-run` with an existing conda environment")
+    # No frozen check: conda removes an existing env (frozen or not) before it creates the new one.
+    _check_creatable(prefix, multi=True)
     cache_dir = ctx.cache_dir()
     if env_specs is None:
         specs, explicit = _collect_specs(ctx, ctx.args.file)
@@ -395,16 +423,28 @@ def cmd_create(ctx: Context, env_file_channels: Sequence[str] = (), env_specs: S
         )
     rc = _finish(ctx, plan, cache_dir, "update", noop_message=False)
     if not ctx.args.dry_run:
+        _stamp_created(prefix)
         _register(ctx, prefix, add=True)
     return rc
 
 
-def _prepare_existing(ctx: Context, *, whole: bool = False) -> tuple[str, list, str]:
+def _stamp_created(prefix: str) -> None:
+    """``conda-meta/created_at``: the creation time as seconds since the epoch (``str(float)``), like conda."""
+    with contextlib.suppress(OSError):
+        (Path(prefix) / "conda-meta" / "created_at").write_text(str(time.time()), encoding="utf-8")
+
+
+def _prepare_existing(ctx: Context, *, whole: bool = False, frozen_first: bool = False) -> tuple[str, list, str]:
+    """An existing env checked like conda: writable then not frozen (``install``/``update``/``env update``);
+    ``frozen_first`` for ``remove`` (conda checks frozen, then writability)."""
     from . import engine
 
     prefix = _existing_env(ctx)
-    _check_frozen(ctx, prefix)
-    _check_writable_env(prefix, whole=whole)
+    if frozen_first:
+        _check_frozen(ctx, prefix)
+    _check_writable_env(prefix, whole=whole, multi=whole)
+    if not frozen_first:
+        _check_frozen(ctx, prefix)
     cache_dir = ctx.cache_dir()
     return prefix, engine.installed_records(prefix), cache_dir
 
@@ -501,7 +541,7 @@ def cmd_remove(ctx: Context) -> int:
     prefix = _existing_env(ctx)
     if args.all and os.path.normpath(prefix) == ctx.config.root_prefix:
         raise CondaStandinError("CondaEnvironmentError", "cannot remove root environment, add -n NAME or -p PREFIX")
-    prefix, installed, cache_dir = _prepare_existing(ctx, whole=args.all)
+    prefix, installed, cache_dir = _prepare_existing(ctx, whole=args.all, frozen_first=True)
     if args.all:
         plan = engine.plan_removal(ctx.config, prefix, installed, [rec.name.normalized for rec in installed])
         actions = plan.actions()
@@ -565,29 +605,46 @@ def _iso(timestamp: float) -> str:
     return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc).isoformat()
 
 
+def _created(prefix: str) -> float | None:
+    """conda's ``PrefixData.created`` on Linux (no birth time): ``conda-meta/created_at``, else None."""
+    try:
+        return float((Path(prefix) / "conda-meta" / "created_at").read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _history_writable(prefix: str) -> bool | None:
+    """conda's ``PrefixData.is_writable``: ``conda-meta/history`` can be opened for appending (None: no env)."""
+    if not has_history(prefix):
+        return None
+    history = Path(prefix) / "conda-meta" / "history"
+    try:
+        with history.open("a", encoding="utf-8"):
+            pass
+    except OSError:
+        return False
+    return True
+
+
 def env_details(ctx: Context, prefix: str) -> dict[str, object]:
-    """One ``envs_details`` entry (envlist.json): the base env has null created/last_modified/writable."""
+    """One ``envs_details`` entry (envlist.json), computed the way conda computes it for every prefix."""
     base = os.path.normpath(prefix) == ctx.config.root_prefix
     meta = Path(prefix) / "conda-meta"
     history = meta / "history"
-    created = last_modified = None
-    writable: bool | None = None
-    if not base:
-        try:
-            created = _iso((history if history.exists() else meta).stat().st_ctime)
-            last_modified = _iso(max(meta.stat().st_mtime, history.stat().st_mtime if history.exists() else 0))
-        except OSError:
-            created = last_modified = None
-        writable = os.access(meta, os.W_OK | os.X_OK) and os.access(prefix, os.W_OK | os.X_OK)
+    created = _created(prefix)
+    try:
+        last_modified: str | None = _iso(history.stat().st_mtime)
+    except OSError:
+        last_modified = None
     active = ctx.environ.get("CONDA_PREFIX")
     return {
-        "name": ctx.config.env_name(prefix),
-        "created": created,
+        "name": ctx.config.prefix_name(prefix),
+        "created": _iso(created) if created is not None else None,
         "last_modified": last_modified,
         "active": bool(active) and os.path.normpath(active) == os.path.normpath(prefix),
         "base": base,
-        "frozen": (meta / "frozen").exists(),
-        "writable": writable,
+        "frozen": (meta / "frozen").is_file(),
+        "writable": _history_writable(prefix),
     }
 
 
@@ -601,7 +658,7 @@ def cmd_env_list(ctx: Context) -> int:
     lines = ["# conda environments:", "#"]
     for env in envs:
         mark = "*" if active and os.path.normpath(active) == env else " "
-        lines.append(f"{ctx.config.env_name(env) if '/' not in ctx.config.env_name(env) else '':<24} {mark} {env}")
+        lines.append(f"{ctx.config.prefix_name(env):<24} {mark} {env}")
     sys.stdout.write("\n".join(lines) + "\n\n")
     return 0
 

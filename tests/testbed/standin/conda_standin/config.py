@@ -14,6 +14,7 @@ comments and quoted scalars.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -23,11 +24,14 @@ from pathlib import Path
 __all__ = [
     "Config",
     "ConfigError",
+    "clean_registry",
     "dir_writable",
     "env_name",
+    "has_history",
     "is_conda_env",
     "load_config",
     "parse_condarc",
+    "registry_files",
     "search_path",
 ]
 
@@ -150,8 +154,12 @@ def parse_condarc(text: str, name: str = "<condarc>") -> dict[str, object]:
     return data
 
 
-def search_path(root_prefix: str, environ: Mapping[str, str]) -> list[str]:
-    """conda's ``SEARCH_PATH`` for ``.condarc`` files, lowest priority first (``condarc.d`` dirs unexpanded)."""
+def search_path(root_prefix: str, environ: Mapping[str, str], target_prefix: str | None = None) -> list[str]:
+    """conda's ``SEARCH_PATH`` for ``.condarc`` files, lowest priority first (``condarc.d`` dirs unexpanded).
+
+    conda 26.7.1 fills its ``$CONDA_PREFIX`` entries with the *target* prefix of ``-n``/``-p`` when one is
+    given (``determine_target_prefix``), else with ``$CONDA_PREFIX``: a target env's own ``.condarc`` is read.
+    """
     home = environ.get("HOME") or str(Path.home())
     xdg = environ.get("XDG_CONFIG_HOME") or str(Path(home) / ".config")
     places = ["/etc/conda", "/var/lib/conda", root_prefix, str(Path(xdg) / "conda")]
@@ -162,8 +170,8 @@ def search_path(root_prefix: str, environ: Mapping[str, str]) -> list[str]:
     for place in places:
         paths += [str(Path(place) / ".condarc"), str(Path(place) / "condarc"), str(Path(place) / "condarc.d")]
     paths.append(str(Path(home) / ".condarc"))
-    if environ.get("CONDA_PREFIX"):
-        place = environ["CONDA_PREFIX"]
+    place = target_prefix or environ.get("CONDA_PREFIX")
+    if place:
         paths += [str(Path(place) / ".condarc"), str(Path(place) / "condarc"), str(Path(place) / "condarc.d")]
     if environ.get("CONDARC"):
         paths.append(os.path.expanduser(environ["CONDARC"]))
@@ -211,8 +219,21 @@ def dir_writable(path: str) -> bool:
 
 
 def is_conda_env(prefix: str) -> bool:
-    """conda's test for an environment: ``PREFIX/conda-meta`` is a directory."""
+    """The stand-in's test for an environment: ``PREFIX/conda-meta`` is a directory."""
     return (Path(prefix) / "conda-meta").is_dir()
+
+
+def has_history(prefix: str) -> bool:
+    """conda's ``PrefixData.is_environment``: ``PREFIX/conda-meta/history`` is a file (used for listing)."""
+    try:
+        return (Path(prefix) / "conda-meta" / "history").is_file()
+    except OSError:
+        return False
+
+
+def _env_bool(text: str) -> bool:
+    """A boolean from a ``CONDA_<KEY>`` variable, as conda reads it."""
+    return text.strip().lower() in ("1", "true", "yes", "on", "y")
 
 
 @dataclass
@@ -227,6 +248,7 @@ class Config:
     rc_files: list[str] = field(default_factory=list)
     channel_alias: str = _DEFAULT_CHANNEL_ALIAS
     offline: bool = False
+    protect_frozen_envs: bool = True
     home: str = ""
     environ: Mapping[str, str] = field(default_factory=dict)
 
@@ -275,24 +297,60 @@ class Config:
         return env_name(prefix, self.root_prefix, self.envs_dirs)
 
     def known_envs(self) -> list[str]:
-        """Envs like ``conda env list``: ``~/.conda/environments.txt`` plus a scan of ``envs_dirs``; root last."""
+        """Envs like conda's ``list_all_known_prefixes``, sorted (the root among them, not last).
+
+        The ``~/.conda/environments.txt`` files read are the current user's, or, run as root (euid 0), those
+        of every home in the password database; each is rewritten without the lines that are no longer envs
+        (``conda-meta/history`` gone), as conda does. Then ``envs_dirs`` are scanned.
+        """
         found: set[str] = set()
-        registry = Path(self.home) / ".conda" / "environments.txt"
-        if registry.is_file():
-            for raw in registry.read_text(encoding="utf-8", errors="replace").splitlines():
-                line = raw.strip()
-                if line and is_conda_env(line):
-                    found.add(os.path.normpath(line))
+        for registry in registry_files(self.home):
+            found.update(clean_registry(registry))
         for envs_dir in self.envs_dirs:
             path = Path(envs_dir)
             if path.is_dir():
                 found.update(
                     str(entry)
                     for entry in path.iterdir()
-                    if ".standin-" not in entry.name and is_conda_env(str(entry))  # skip the CLI's staging dirs
+                    if ".standin-" not in entry.name and has_history(str(entry))  # skip the CLI's staging dirs
                 )
-        found.discard(self.root_prefix)
-        return [*sorted(found), self.root_prefix]
+        found.add(self.root_prefix)
+        return sorted(found)
+
+    def prefix_name(self, prefix: str) -> str:
+        """conda's ``PrefixData.name``: ``base``, the basename inside an envs dir, else ``''``."""
+        name = self.env_name(prefix)
+        return "" if name == prefix and os.path.normpath(prefix) != os.path.normpath(self.root_prefix) else name
+
+
+def registry_files(home: str) -> list[Path]:
+    """The ``environments.txt`` files conda reads: ``HOME``'s, or every account's when run as root."""
+    homes = [home]
+    if os.geteuid() == 0:
+        import pwd
+
+        homes = [entry.pw_dir for entry in pwd.getpwall()] or [home]
+    files = []
+    for user_home in homes:
+        if user_home:
+            registry = Path(user_home) / ".conda" / "environments.txt"
+            if registry.is_file() and registry not in files:
+                files.append(registry)
+    return files
+
+
+def clean_registry(registry: Path, drop: str | None = None) -> list[str]:
+    """The envs an ``environments.txt`` lists; rewrites it without non-envs (and ``drop``) when any."""
+    try:
+        lines = [line.strip() for line in registry.read_text(encoding="utf-8", errors="replace").splitlines()]
+    except OSError:
+        return []
+    lines = [line for line in lines if line and not line.startswith("#")]
+    kept = [line for line in lines if line != drop and has_history(line)]
+    if kept != lines:
+        with contextlib.suppress(OSError):
+            registry.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return kept
 
 
 def env_name(prefix: str, root_prefix: str, envs_dirs: list[str]) -> str:
@@ -312,12 +370,15 @@ def _env_list(environ: Mapping[str, str], *names: str) -> list[str] | None:
     return None
 
 
-def load_config(root_prefix: str, environ: Mapping[str, str] | None = None) -> Config:
-    """Read the configuration conda would use for the tree at ``root_prefix`` (see module docstring)."""
+def load_config(root_prefix: str, environ: Mapping[str, str] | None = None, target_prefix: str | None = None) -> Config:
+    """Read the configuration conda would use for the tree at ``root_prefix`` (see module docstring).
+
+    ``target_prefix``: the env of ``-n``/``-p``, whose ``.condarc`` conda 26.7.1 reads (see ``search_path``).
+    """
     environ = os.environ if environ is None else environ
     root_prefix = os.path.normpath(os.path.abspath(root_prefix))
     home = environ.get("HOME") or str(Path.home())
-    rc_files = _existing_files(search_path(root_prefix, environ))
+    rc_files = _existing_files(search_path(root_prefix, environ, target_prefix))
     parsed: list[dict[str, object]] = []
     for rc_file in rc_files:
         try:
@@ -353,8 +414,22 @@ def load_config(root_prefix: str, environ: Mapping[str, str] | None = None) -> C
     config.pkgs_dirs = configured_pkgs or [str(Path(root_prefix) / "pkgs"), str(Path(home) / ".conda" / "pkgs")]
     config.auto_stack = _auto_stack(scalars.get("auto_stack"))
     config.channel_alias = str(scalars.get("channel_alias") or _DEFAULT_CHANNEL_ALIAS).rstrip("/")
-    config.offline = bool(scalars.get("offline")) or environ.get("CONDA_OFFLINE", "").lower() in ("1", "true", "yes")
+    config.offline = _scalar_bool(scalars, environ, "offline", False)
+    config.protect_frozen_envs = _scalar_bool(scalars, environ, "protect_frozen_envs", True)
     return config
+
+
+def _scalar_bool(scalars: Mapping[str, object], environ: Mapping[str, str], key: str, default: bool) -> bool:
+    """A boolean key: ``CONDA_<KEY>`` wins over the ``.condarc`` files (conda's env-var source is highest)."""
+    var = environ.get(f"CONDA_{key.upper()}")
+    if var:
+        return _env_bool(var)
+    value = scalars.get(key)
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return _env_bool(value)
+    return bool(value)
 
 
 def _auto_stack(value: object) -> int:

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -426,12 +427,20 @@ async def apply_plan(plan: Plan, cache_dir: str, argv: list[str], kind: str) -> 
             _fix_meta_modes(str(staging))
             _swap_in(staging, prefix)
         finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            _remove_staging(staging)
         return
     await _install(plan.final, str(prefix), plan, cache_dir, alt=None)
     _write_history(str(prefix), plan, argv, kind)
     _fix_meta_modes(str(prefix))
+
+
+def _remove_staging(staging: Path) -> None:
+    """Delete a staging dir; retried for a while, as rattler's link tasks can still write after a failure."""
+    for _ in range(40):
+        if not staging.exists():
+            return
+        shutil.rmtree(staging, ignore_errors=True)
+        time.sleep(0.05)
 
 
 def _swap_in(staging: Path, prefix: Path) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 
 __all__ = [
+    "CondaMultiError",
     "CondaStandinError",
+    "condamulti",
     "dry_run_exit",
     "environment_is_frozen",
     "environment_location_not_found",
@@ -133,10 +135,34 @@ def environment_is_frozen(prefix: str, reason: str = "") -> CondaStandinError:
     if reason:
         indented = "\n".join(f"    {line}" for line in reason.splitlines())
         message += f"Reason:\n\n{indented}\n\n"
-    else:
-        message += "\n"
     message += "You can bypass these protections with the `--override-frozen` flag, at your own risk."
     return CondaStandinError("EnvironmentIsFrozenError", message)
+
+
+class CondaMultiError(CondaStandinError):
+    """conda's ``CondaMultiError``: ``{error, errors: [...], exception_name, exception_type}`` (no ``message``)."""
+
+    def __init__(self, errors: list[CondaStandinError]) -> None:
+        super().__init__("CondaMultiError", "Multiple Errors Encountered.")
+        self.errors = errors
+
+    def to_json(self) -> dict[str, object]:
+        """The document conda prints: the inner errors' documents under ``errors``."""
+        return {
+            "error": self.message,
+            "errors": [error.to_json() for error in self.errors],
+            "exception_name": "CondaMultiError",
+            "exception_type": "<class 'conda.CondaMultiError'>",
+        }
+
+    def to_text(self) -> str:
+        """Each inner error's text."""
+        return "".join(error.to_text() for error in self.errors)
+
+
+def condamulti(errors: list[CondaStandinError]) -> CondaMultiError:
+    """A ``CondaMultiError`` holding ``errors``."""
+    return CondaMultiError(errors)
 
 
 def dry_run_exit() -> CondaStandinError:
