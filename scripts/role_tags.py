@@ -93,12 +93,12 @@ class RoleTags:
                 continue
             action = _action(task)
             self.tasks.append(Task(role, rel, str(task.get("name", "(unnamed)")), tags, loads=action is not None))
-            if action is None:
-                continue
-            kind, args = action
-            self._follow(role, rel, here, task, kind, args, tags)
+            if action is not None:
+                self._follow(role, rel, here, task, tags)
 
-    def _follow(self, role: str, rel: str, here: Path, task: dict, kind: str, args: object, tags: frozenset[str]):
+    def _follow(self, role: str, rel: str, here: Path, task: dict, tags: frozenset[str]) -> None:
+        """Walk what an include or import loads, with the tags it passes on."""
+        kind, args = _action(task) or ("", None)
         if kind.startswith("import"):
             passed = tags
         else:

@@ -16,7 +16,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from role_tags import dropped_tags, tag_map
+from role_tags import dropped_tags, tag_map  # noqa: E402
 
 ROLES = sorted(p.parent.parent.name for p in REPO.glob("roles/*/tasks/main.yml"))
 
@@ -55,7 +55,11 @@ def test_model_flags_an_include_without_apply(tmp_path: Path) -> None:
 
 def test_model_follows_apply_and_imports(tmp_path: Path) -> None:
     main = [
-        {"name": "Inc", "ansible.builtin.include_tasks": {"file": "other.yml", "apply": {"tags": ["t"]}}, "tags": ["t"]},
+        {
+            "name": "Inc",
+            "ansible.builtin.include_tasks": {"file": "other.yml", "apply": {"tags": ["t"]}},
+            "tags": ["t"],
+        },
         {"name": "Imp", "ansible.builtin.import_tasks": "other.yml", "tags": ["u"]},
         {"name": "Blk", "block": [{"name": "In block", "ansible.builtin.debug": {}}], "tags": ["v"]},
     ]
