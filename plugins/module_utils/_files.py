@@ -83,9 +83,10 @@ def current_umask() -> int:
     value set for that instant is ``0o077``, so nothing created meanwhile could be more open than asked.
     """
     try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as handle:
+        # bytes, not text: decoding would look up a codec, an import that may fail inside acting_as
+        with open("/proc/self/status", "rb") as handle:
             for line in handle:
-                if line.startswith("Umask:"):
+                if line.startswith(b"Umask:"):
                     return int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass

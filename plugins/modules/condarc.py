@@ -218,11 +218,17 @@ backup_file:
 
 import hashlib
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
+from ansible_collections.cpkgs.conda.plugins.module_utils._files import (
+    FileError,
+    acting_as,
+    read_file,
+    resolve_owned_link,
+    write_file,
+)
 from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params, tree_argument_spec
 
 
@@ -289,31 +295,46 @@ def _sha1(data: bytes | None) -> str:
 
 
 class CondarcFile:
-    """Reads the file for the action plugin, and later writes its new text atomically."""
+    """Reads the file for the action plugin, and later writes its new text atomically.
+
+    Every method runs inside :func:`acting_as` of the module's account (the user of O(scope=user) when the
+    module runs as root), raises :class:`FileError` and leaves failing to ``main()``. A symbolic link at
+    the path is followed only when the account doing the I/O owns it and its directory.
+    """
 
     def __init__(self, module: AnsibleModule, path: str) -> None:
         self.module = module
         self.path = path
+        self._real: str | None = None
+
+    @property
+    def real(self) -> str:
+        """The file the I/O goes to: the path, or the target of a link that may be followed."""
+        if self._real is None:
+            self._real = resolve_owned_link(self.path)
+        return self._real
+
+    def _named(self, exc: FileError) -> FileError:
+        """The error, saying which link led to the file when the path is one."""
+        if self._real is None or self._real == self.path:
+            return exc
+        return FileError(self.path, f"{exc} ({self.path} is a symbolic link to it)")
 
     def read(self) -> bytes | None:
         try:
-            with open(self.path, "rb") as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            self.module.fail_json(msg=f"cannot read {self.path}: {to_native(exc.strerror or exc)}", path=self.path)
-        return None
+            return read_file(self.real)
+        except FileError as exc:
+            raise self._named(exc) from None
 
     def file_args(self) -> dict:
-        args = self.module.load_file_common_arguments(self.module.params, path=self.path)
+        args = self.module.load_file_common_arguments(self.module.params, path=self.real)
         if self.module.params["scope"] == "user" and args.get("owner") is None:
             args["owner"] = self.module.params["user"]
         return args
 
     def attributes_differ(self) -> bool:
         """Whether owner/group/mode would change (asked in check mode, so nothing is touched)."""
-        if not os.path.exists(self.path):
+        if not os.path.lexists(self.real):
             return False
         saved = self.module.check_mode
         self.module.check_mode = True
@@ -322,44 +343,49 @@ class CondarcFile:
         finally:
             self.module.check_mode = saved
 
+    def report(self) -> dict:
+        """The first call of the action plugin: the file as it is."""
+        data = self.read()
+        return {
+            "changed": False,
+            "path": self.path,
+            "exists": data is not None,
+            "directory_exists": os.path.isdir(os.path.dirname(self.real) or "."),
+            "content": to_native(data or b"", errors="surrogate_or_strict"),
+            "sha1": _sha1(data),
+            "attributes_differ": self.attributes_differ(),
+        }
+
     def write(self, content: str, expected_sha1: str) -> dict:
         """Replace the file with ``content`` unless it changed since it was read; then set its attributes."""
         current = self.read()
         result: dict = {"path": self.path, "changed": False}
         if _sha1(current) != expected_sha1:
-            self.module.fail_json(
-                msg=f"{self.path} changed while this task ran (expected sha1 {expected_sha1 or 'no file'}); "
+            raise FileError(
+                self.path,
+                f"{self.path} changed while this task ran (expected sha1 {expected_sha1 or 'no file'}); "
                 "run the task again",
-                path=self.path,
             )
         data = to_bytes(content)
         if current != data:
-            directory = os.path.dirname(self.path) or "."
-            if not os.path.isdir(directory):
-                self.module.fail_json(msg=f"directory {directory} does not exist (for {self.path})", path=self.path)
             if current is not None and self.module.params["backup"]:
-                result["backup_file"] = self.module.backup_local(self.path)
-            fd, tmp = tempfile.mkstemp(prefix=".condarc.", dir=directory)
+                result["backup_file"] = self.module.backup_local(self.real)
             try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                if current is None:
-                    os.chmod(tmp, 0o644 & ~_umask())
-                self.module.atomic_move(tmp, self.path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+                write_file(self.real, data)
+            except FileError as exc:
+                raise self._named(exc) from None
             result["changed"] = True
         result["changed"] = self.module.set_fs_attributes_if_different(self.file_args(), result["changed"])
         return result
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def io_account(params: dict) -> str | None:
+    """The account whose permissions the file is read and written with: the user of O(scope=user) when
+    the module runs as root (so root never reads what the user could not, nor follows the user's links),
+    else None (the module's own account)."""
+    if params["scope"] == "user" and params["user"] and os.geteuid() == 0:
+        return params["user"]
+    return None
 
 
 def main() -> None:
@@ -375,21 +401,17 @@ def main() -> None:
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     target = CondarcFile(module, path)
-    if module.params["_content"] is None:
-        # First call of the action plugin: report the file as it is.
-        data = target.read()
-        module.exit_json(
-            changed=False,
-            path=path,
-            exists=data is not None,
-            directory_exists=os.path.isdir(os.path.dirname(path)),
-            content=to_native(data or b"", errors="surrogate_or_strict"),
-            sha1=_sha1(data),
-            attributes_differ=target.attributes_differ(),
-        )
-    if module.check_mode:
-        module.exit_json(changed=True, path=path)
-    module.exit_json(**target.write(module.params["_content"], module.params["_expected_sha1"] or ""))
+    try:
+        with acting_as(io_account(module.params)):
+            if module.params["_content"] is None:
+                result = target.report()  # first call of the action plugin
+            elif module.check_mode:
+                result = {"changed": True, "path": path}
+            else:
+                result = target.write(module.params["_content"], module.params["_expected_sha1"] or "")
+    except FileError as exc:
+        module.fail_json(msg=str(exc), path=path)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
