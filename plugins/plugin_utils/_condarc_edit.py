@@ -34,6 +34,8 @@ try:
 except ImportError:  # pragma: no cover - reported by the action plugin
     HAS_RUAMEL = False
 
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_rules import FINAL_MARKER, is_condarc_key
+
 __all__ = [
     "HAS_RUAMEL",
     "KEY_TYPES",
@@ -142,7 +144,7 @@ KEY_TYPES.update(dict.fromkeys(_CHOICES, "str"))
 KEY_TYPES.update(dict.fromkeys(_MAPS, "map"))
 KEY_TYPES.update({"ssl_verify": "bool_or_str", "local_repodata_ttl": "bool_or_int", "envvars_force_uppercase": "bool"})
 
-_FINAL = "#!final"
+_FINAL = FINAL_MARKER
 
 
 class CondarcEditError(Exception):
@@ -227,8 +229,10 @@ def _one(raw: dict[str, Any], where: str) -> Setting:
     if unknown:
         raise CondarcEditError(f"{where or 'settings'}: unknown option(s) {', '.join(unknown)}")
     key = setting.key
-    if not isinstance(key, str) or not key or key != key.strip() or ":" in key or key.startswith(("#", "-")):
-        raise CondarcEditError(f"{setting.param('key')}: not a .condarc key: {key!r}")
+    if not is_condarc_key(key):
+        raise CondarcEditError(
+            f"{setting.param('key')}: not a .condarc key: {key!r} (a letter or _ first, then letters, digits, _ . -)"
+        )
     setting.state = raw.get("state") or "present"
     if setting.state not in STATES:
         raise CondarcEditError(f"{setting.param('state')}: must be one of {', '.join(STATES)}, got {setting.state!r}")

@@ -188,3 +188,28 @@ def test_final_file_marks_every_key_and_is_idempotent() -> None:
     unmarked = CondarcDocument(text)
     assert len(unmarked.set_final_file(False)) == 3
     assert parse_condarc(unmarked.dump())[1] == set()
+
+
+@pytest.mark.parametrize(
+    ("single", "many", "message"),
+    [
+        ({"key": "foo\nenvs_dirs", "value": ["/x"]}, None, "key: not a .condarc key: 'foo\\nenvs_dirs'"),
+        (None, [{"key": "channels\n", "value": ["a"]}], "settings[0].key: not a .condarc key: 'channels\\n'"),
+        (None, [{"key": "a\tb", "value": 1}], "settings[0].key: not a .condarc key: 'a\\tb'"),
+        (None, [{"key": "bell\x07", "value": 1}], "settings[0].key: not a .condarc key: 'bell\\x07'"),
+        (None, [{"key": "1channels", "value": 1}], "settings[0].key: not a .condarc key: '1channels'"),
+        (None, [{"key": "a b", "value": 1}], "settings[0].key: not a .condarc key: 'a b'"),
+    ],
+)
+def test_keys_with_control_characters_are_refused(single: dict | None, many: list | None, message: str) -> None:
+    """Such a key would be written as a YAML complex key, which the collection's own reader rejects."""
+    with pytest.raises(CondarcEditError) as info:
+        normalize_settings(single, many)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["my_key", "plugin.option", "_private", "conda-build", "X_1.y-2"])
+def test_plain_keys_are_accepted_and_read_back(key: str) -> None:
+    doc = CondarcDocument("", "/x/.condarc")
+    doc.apply(normalize_settings({"key": key, "value": 1}, None))
+    assert parse_condarc(doc.dump())[0] == {key: 1}
