@@ -56,6 +56,8 @@ def scan(root: str, exclude: Optional[List[str]] = None, checksums: bool = True)
     Directories are listed (type and mode) so that a missing empty directory counts; symlinks record their
     target and are not followed. ``exclude`` holds ``fnmatch`` patterns on the relative path (``pkgs/*``).
     """
+    if isinstance(exclude, (str, bytes)):
+        raise TypeError(f"exclude must be a list of patterns, got {exclude!r}")
     patterns = list(exclude or [])
     entries: Dict[str, dict] = {}
     for dirpath, dirnames, filenames in os.walk(root):
@@ -85,7 +87,10 @@ def dump(entries: Dict[str, dict], exclude: List[str]) -> str:
 
 
 def load(text: str, path: str = "manifest") -> dict:
-    """Parse a manifest; ``ValueError`` names the file when it is not one."""
+    """Parse a manifest; ``ValueError`` names the file (and the entry) when it is not one.
+
+    Every entry must be a mapping and ``exclude`` a list of strings (``[]`` when absent).
+    """
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -96,6 +101,12 @@ def load(text: str, path: str = "manifest") -> dict:
         or not isinstance(data.get("entries"), dict)
     ):
         raise ValueError(f"{path}: not a version {MANIFEST_VERSION} tree manifest")
+    for name, entry in data["entries"].items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"{path}: entry {name!r} must be a mapping, got {entry!r}")
+    exclude = data.setdefault("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(pattern, str) for pattern in exclude):
+        raise ValueError(f"{path}: exclude must be a list of patterns, got {exclude!r}")
     return data
 
 

@@ -32,7 +32,10 @@ options:
     type: path
     required: true
   manifest:
-    description: The manifest file (JSON).
+    description:
+      - The manifest file (JSON). It is replaced atomically (a temporary file with a unique name next to it, then
+        renamed); an existing file keeps its owner, group and mode, a new one gets V(0644) minus the umask.
+      - A symbolic link there is followed only when the account the module runs as owns the link and its directory.
     type: path
     required: true
   state:
@@ -44,6 +47,8 @@ options:
     description:
       - Paths relative to O(path) to leave out, as shell patterns (C(pkgs/*)). With O(state=verified) the manifest's
         own list is used unless this is given.
+      - A string is taken as Ansible takes any string for a list option, split at commas, so C(pkgs/*) is one
+        pattern. A manifest whose own C(exclude) is not a list of strings is refused.
     type: list
     elements: str
   checksums:
@@ -98,10 +103,15 @@ drift:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.cpkgs.conda.plugins.module_utils._files import (
+    FileError,
+    read_file,
+    resolve_owned_link,
+    write_file,
+)
 from ansible_collections.cpkgs.conda.plugins.module_utils._manifest import compare, dump, load, scan
 
 
@@ -109,13 +119,16 @@ def _totals(entries: dict) -> dict:
     return {"files": len(entries), "bytes": sum(e.get("size", 0) for e in entries.values())}
 
 
-def _write(module: AnsibleModule, path: str, text: str) -> None:
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    module.atomic_move(tmp, path)
+def _read_manifest(path: str) -> str | None:
+    """The manifest's text, None when there is none; ``FileError`` names the file."""
+    real = resolve_owned_link(path)
+    data = read_file(real)
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileError(path, f"{path}: not a tree manifest (not UTF-8: {exc.reason})") from None
 
 
 def main() -> None:
@@ -132,15 +145,19 @@ def main() -> None:
     params = module.params
     if not os.path.isdir(params["path"]):
         module.fail_json(msg=f"path: {params['path']!r} is not a directory")
+    manifest_path = params["manifest"]
+    try:
+        current = _read_manifest(manifest_path)
+    except FileError as exc:
+        module.fail_json(msg=f"manifest: {exc}")
     if params["state"] == "verified":
+        if current is None:
+            module.fail_json(msg=f"manifest: cannot read {manifest_path}: No such file or directory")
         try:
-            with open(params["manifest"], encoding="utf-8") as handle:
-                manifest = load(handle.read(), params["manifest"])
-        except OSError as exc:
-            module.fail_json(msg=f"manifest: cannot read {params['manifest']!r}: {exc.strerror or exc}")
+            manifest = load(current, manifest_path)
         except ValueError as exc:
-            module.fail_json(msg=str(exc))
-        exclude = params["exclude"] if params["exclude"] is not None else manifest.get("exclude", [])
+            module.fail_json(msg=f"manifest: {exc}")
+        exclude = params["exclude"] if params["exclude"] is not None else manifest["exclude"]
         actual = scan(params["path"], exclude, checksums=params["checksums"])
         drift = compare(manifest["entries"], actual)
         in_sync = not any(drift.values())
@@ -148,14 +165,12 @@ def main() -> None:
     exclude = params["exclude"] or []
     entries = scan(params["path"], exclude, checksums=params["checksums"])
     text = dump(entries, exclude)
-    try:
-        with open(params["manifest"], encoding="utf-8") as handle:
-            current = handle.read()
-    except OSError:
-        current = None
     changed = current != text
     if changed and not module.check_mode:
-        _write(module, params["manifest"], text)
+        try:
+            write_file(resolve_owned_link(manifest_path), text.encode("utf-8"))
+        except FileError as exc:
+            module.fail_json(msg=f"manifest: {exc}")
     module.exit_json(changed=changed, **_totals(entries))
 
 

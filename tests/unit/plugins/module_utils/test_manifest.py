@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -82,3 +83,37 @@ def test_without_checksums_same_size_edits_go_unseen(tree: Path, tmp_path: Path)
 def test_load_refuses_what_is_not_a_manifest(text: str) -> None:
     with pytest.raises(ValueError, match=r"m\.json: not a"):
         load(text, "m.json")
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ({"bin/tool": "file"}, "m.json: entry 'bin/tool' must be a mapping, got 'file'"),
+        ({"bin": {"type": "dir"}, "bin/x": ["file", 3]}, "m.json: entry 'bin/x' must be a mapping, got ['file', 3]"),
+        ({"bin/tool": None}, "m.json: entry 'bin/tool' must be a mapping, got None"),
+    ],
+)
+def test_load_refuses_entries_that_are_not_mappings(entries: dict, message: str) -> None:
+    text = json.dumps({"version": 1, "exclude": [], "entries": entries})
+    with pytest.raises(ValueError) as info:
+        load(text, "m.json")
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("exclude", ["pkgs/*", "*", [1], {"pkgs": 1}])
+def test_load_refuses_an_exclude_that_is_not_a_list_of_strings(exclude: object) -> None:
+    text = json.dumps({"version": 1, "exclude": exclude, "entries": {}})
+    with pytest.raises(ValueError) as info:
+        load(text, "m.json")
+    assert str(info.value) == f"m.json: exclude must be a list of patterns, got {exclude!r}"
+
+
+def test_load_takes_a_manifest_without_exclude() -> None:
+    assert load(json.dumps({"version": 1, "entries": {}}), "m.json")["exclude"] == []
+
+
+def test_scan_refuses_a_string_of_patterns(tree: Path) -> None:
+    """A string would be taken character by character: 'pkgs/*' holds '*', which leaves out everything."""
+    with pytest.raises(TypeError) as info:
+        scan(str(tree), "pkgs/*")  # type: ignore[arg-type]
+    assert "exclude must be a list of patterns, got 'pkgs/*'" in str(info.value)
