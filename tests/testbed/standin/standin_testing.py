@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,21 @@ _SCRUB = (
     "CPKGS_STANDIN_ROOT",
     "XDG_CONFIG_HOME",
 )
+
+
+#: The interpreter the stand-in runs with as another account (same minor version as this one, see
+#: :func:`system_python_usable`).
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def system_python_usable() -> bool:
+    """Whether :data:`SYSTEM_PYTHON` has this interpreter's minor version (it then loads its site-packages)."""
+    if not os.access(SYSTEM_PYTHON, os.X_OK):
+        return False
+    proc = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True, check=False
+    )
+    return proc.stdout.strip() == str(sys.version_info[:2])
 
 
 def build_dir() -> Path:
@@ -110,25 +126,33 @@ class Tree:
         """The file ``$CONDARC`` points to (empty unless a test writes it)."""
         return self.base / "condarc"
 
-    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The process environment of a run."""
+    def env(self, extra: Mapping[str, str] | None = None, user: int | None = None) -> dict[str, str]:
+        """The process environment of a run (``user``: another account runs it, see :meth:`argv`)."""
         env = {k: v for k, v in os.environ.items() if k not in _SCRUB and not k.startswith("CONDA_")}
         env.update(HOME=str(self.home), CONDARC=str(self.condarc), CPKGS_STANDIN_ROOT=str(self.root))
         if not self.exe:
-            env["PYTHONPATH"] = os.pathsep.join([str(STANDIN_DIR), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+            paths = [str(STANDIN_DIR), *([sysconfig.get_paths()["purelib"]] if user is not None else [])]
+            env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         env.update(self.extra_env)
         env.update(extra or {})
         return env
 
-    def argv(self, args: Sequence[str]) -> list[str]:
-        """The command line of a run."""
-        return [self.exe, *args] if self.exe else [sys.executable, "-m", "conda_standin", *args]
+    def argv(self, args: Sequence[str], user: int | None = None) -> list[str]:
+        """The command line of a run.
+
+        Run as another account (``user``), the stand-in uses :data:`SYSTEM_PYTHON` (this interpreter may live
+        where that account cannot execute it, e.g. under ``/root``) with this interpreter's site-packages.
+        """
+        if self.exe:
+            return [self.exe, *args]
+        python = SYSTEM_PYTHON if user is not None else sys.executable
+        return [python, "-m", "conda_standin", *args]
 
     def run(self, *args: str, env: Mapping[str, str] | None = None, user: int | None = None) -> Result:
         """Run the CLI (in a child process) and return rc, stdout and stderr."""
         proc = subprocess.run(
-            self.argv(args),
-            env=self.env(env),
+            self.argv(args, user),
+            env=self.env(env, user),
             capture_output=True,
             text=True,
             check=False,

@@ -358,8 +358,13 @@ def _register(ctx: Context, prefix: str, *, add: bool) -> None:
         pass
 
 
-def _finish(ctx: Context, plan: object, cache_dir: str, kind: str, *, noop_message: bool) -> int:
-    """Report a plan (dry run, nothing to do) or apply it and report the result."""
+def _finish(
+    ctx: Context, plan: object, cache_dir: str, kind: str, *, noop_message: bool, explicit: bool = False
+) -> int:
+    """Report a plan (dry run, nothing to do) or apply it and report the result.
+
+    ``explicit`` (an ``@EXPLICIT`` file): conda's ``install_explicit_packages`` prints nothing with ``--json``.
+    """
     from . import engine
 
     assert isinstance(plan, engine.Plan)
@@ -380,6 +385,8 @@ def _finish(ctx: Context, plan: object, cache_dir: str, kind: str, *, noop_messa
         if type(exc).__module__.startswith("rattler"):
             raise CondaStandinError("CondaError", f"{type(exc).__name__}: {exc}") from exc
         raise
+    if explicit and args.json:
+        return 0
     _report_actions(args, {"success": True, "actions": actions, "prefix": plan.prefix}, _actions_text(actions, False))
     return 0
 
@@ -421,7 +428,7 @@ def cmd_create(ctx: Context, env_file_channels: Sequence[str] = (), env_specs: S
         plan = engine.run_async(
             engine.plan_solve(ctx.config, prefix, channels, specs, [], rebuild=True, cache_dir=cache_dir)
         )
-    rc = _finish(ctx, plan, cache_dir, "update", noop_message=False)
+    rc = _finish(ctx, plan, cache_dir, "update", noop_message=False, explicit=bool(explicit))
     if not ctx.args.dry_run:
         _stamp_created(prefix)
         _register(ctx, prefix, add=True)
@@ -473,7 +480,7 @@ def cmd_install(ctx: Context) -> int:
                 ctx.config, prefix, ctx.channels(), specs, installed, keep=keep, unlock=unlock, cache_dir=cache_dir
             )
         )
-    return _finish(ctx, plan, cache_dir, "update", noop_message=True)
+    return _finish(ctx, plan, cache_dir, "update", noop_message=not explicit, explicit=bool(explicit))
 
 
 def _dependency_closure(installed: list, specs: list[str]) -> list[str]:
