@@ -67,6 +67,12 @@ def alice_on_builder(request: pytest.FixtureRequest) -> testinfra.host.Host:
 
 
 @pytest.fixture(scope="module", params=group("cpkgs_builders"))
+def admin_on_builder(request: pytest.FixtureRequest) -> testinfra.host.Host:
+    """Each builder, as the account that owns the tree."""
+    return podman_host(request.param, ADMIN)
+
+
+@pytest.fixture(scope="module", params=group("cpkgs_builders"))
 def builder(request: pytest.FixtureRequest) -> testinfra.host.Host:
     """Each builder, as root."""
     return podman_host(request.param)
@@ -178,19 +184,30 @@ def test_hook_picks_the_macos_tree_on_darwin(builder: testinfra.host.Host, alice
 
 
 def test_users_cannot_change_a_shared_env(alice_on_builder: testinfra.host.Host) -> None:
-    """`conda install` into a shared env fails for a user (frozen, and not writable) and changes nothing.
+    """`conda install` into a shared env fails for a user and changes nothing.
 
     On the builder, where the share is writable for its owner: the refusal comes from the env, not the mount.
+    conda 26.7.1 checks that the env is writable before it checks the frozen mark, so a user hears "not
+    writable", with or without --override-frozen.
     """
     before = alice_on_builder.check_output(f"ls -l --full-time {ENV_PREFIX}/conda-meta")
     base = f"{PREFIX}/bin/conda install -p {ENV_PREFIX} --offline --override-channels -c {CHANNEL_URL} -y --json"
-    frozen = alice_on_builder.run(f"{base} libcspice=66")
-    assert frozen.rc != 0
-    assert json.loads(frozen.stdout)["exception_name"] == "EnvironmentIsFrozenError"
-    forced = alice_on_builder.run(f"{base} --override-frozen libcspice=66")
-    assert forced.rc != 0
-    assert "NotWritable" in json.loads(forced.stdout)["exception_name"]
+    for extra in ("", "--override-frozen"):
+        refused = alice_on_builder.run(f"{base} {extra} libcspice=66")
+        assert refused.rc != 0
+        assert json.loads(refused.stdout)["exception_name"] == "EnvironmentNotWritableError", extra
     assert alice_on_builder.check_output(f"ls -l --full-time {ENV_PREFIX}/conda-meta") == before
+
+
+def test_release_envs_are_frozen_against_their_owner(admin_on_builder: testinfra.host.Host) -> None:
+    """Even the tree's owner cannot change a release env by accident: conda refuses, a dry run too (CEP 22)."""
+    before = admin_on_builder.check_output(f"ls -l --full-time {ENV_PREFIX}/conda-meta")
+    base = f"{PREFIX}/bin/conda install -p {ENV_PREFIX} --offline --override-channels -c {CHANNEL_URL} -y --json"
+    for extra in ("", "--dry-run"):
+        refused = admin_on_builder.run(f"{base} {extra} libcspice=66")
+        assert refused.rc != 0
+        assert json.loads(refused.stdout)["exception_name"] == "EnvironmentIsFrozenError", extra
+    assert admin_on_builder.check_output(f"ls -l --full-time {ENV_PREFIX}/conda-meta") == before
 
 
 def test_system_condarc_has_the_inventory_keys(client: testinfra.host.Host) -> None:
