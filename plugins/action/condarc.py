@@ -73,7 +73,7 @@ class ActionModule(ActionBase):
         write_args = dict(module_args, _content=new_text, _expected_sha1=read["sha1"])
         written = self._execute_module(_MODULE, module_args=write_args, task_vars=task_vars)
         if written.get("failed"):
-            return dict(result, **written)
+            return dict(result, **dict(written, changed=False))  # nothing was written
         if "backup_file" in written:
             result["backup_file"] = written["backup_file"]
         return result

@@ -17,7 +17,8 @@ description:
     C(remove)); conda's C(#!final) marker is added or removed per key.
   - The YAML is parsed and written on the controller (an action plugin; it needs the Python package
     C(ruamel.yaml) there), so managed nodes need only the Python standard library. The file is replaced
-    atomically.
+    atomically (a temporary file with a unique name in the same directory, then renamed); an existing file
+    keeps its owner, group and mode, a new one gets V(0644) minus the umask.
   - Values of the keys conda documents are checked against conda's types (for example C(channels) is a list of
     strings, C(auto_update_conda) a boolean, C(channel_priority) one of C(strict), C(flexible), C(disabled)).
     Other keys are written as given, with a warning, since conda plugins add keys of their own.
@@ -52,6 +53,10 @@ options:
     description:
       - With O(scope=user), whose C(~/.condarc); defaults to the account the module runs as.
       - With O(scope=user) the file is owned by this user unless O(owner) says otherwise.
+      - With O(scope=user) and the module running as root, the file is read and written as this user (effective
+        uid, gid and groups), so nothing the user could not read is read (a link or hard link to a root-only
+        file fails with C(Permission denied)) and a new file belongs to the user. A home the user cannot write
+        fails the task.
     type: str
   env:
     description:
@@ -132,6 +137,15 @@ options:
     description: Internal, set by the action plugin (the SHA-1 of the text the edit started from). Do not set it.
     type: str
 notes:
+  - A symbolic link at the file's path is followed (and its target edited) only when the account doing the I/O
+    owns both the link and the directory holding it, for example root's own symlinked dotfile or a user's own;
+    any other link fails the task naming the path and the link's owner.
+  - Not running as root, a file that belongs to another account (or whose group is not one of the account's
+    groups) is refused before anything is written, since replacing it would hand it to the account running
+    the module.
+  - Write errors (full disk, read-only file system, a directory that is not writable) name the file; the
+    temporary file is removed.
+  - Keys must be plain C(.condarc) keys (a letter or C(_) first, then letters, digits, C(_), C(.), C(-)).
   - An existing file that is not valid YAML is left byte-identical and the task fails naming the file and line.
   - When nothing changes the file is not written, so its formatting stays as it is. When something changes,
     the file is written by ruamel.yaml, which keeps comments and order but may re-indent lists of keys it
