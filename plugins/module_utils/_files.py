@@ -188,9 +188,8 @@ def _check_may_replace(path: str, info: os.stat_result) -> None:
     if info.st_uid != euid:
         raise FileError(
             path,
-            f"cannot write {path}: it belongs to {_account(info.st_uid)}; written as {_account(euid)} it would "
-            f"become {_account(euid)}'s file (mode {stat.S_IMODE(info.st_mode):04o} kept only for its owner): "
-            "run the task as root or as its owner",
+            f"cannot write {path}: it belongs to {_account(info.st_uid)}, not to {_account(euid)}; replacing it "
+            f"would make it {_account(euid)}'s file: run the task as root or as its owner",
         )
     if info.st_gid != os.getegid() and info.st_gid not in os.getgroups():
         raise FileError(
