@@ -165,8 +165,8 @@ ansible_facts:
           sample: [/nfs/cpkgs/anaconda3_linux/envs, /home/alice/.conda/envs]
         envs:
           description:
-            - The environments C(conda env list) shows (empty when O(gather_envs=false)), by conda's rules
-              (C(conda/core/envs_manager.py)): the root, the environments in each C(envs_dirs) entry, and those
+            - The environments C(conda env list) shows (empty when O(gather_envs=false)), found by conda's rules
+              (C(conda/core/envs_manager.py)), that is the root, the environments in each C(envs_dirs) entry, and those
               registered in C(.conda/environments.txt) (every account's for C(root), see O(user)); a prefix counts
               when it has C(conda-meta/history).
             - The root comes first, then the C(envs_dirs) entries in order, then the registered ones (conda sorts
