@@ -63,6 +63,34 @@ cpkgs::venv() {
     echo "$want" >"$stamp"
 }
 
+# cpkgs::python X.Y: a python X.Y interpreter: on PATH, or one of pyenv's (these machines carry 3.9-3.13).
+cpkgs::python() {
+    local version="$1" found root
+    found="$(command -v "python$version" 2>/dev/null || true)"
+    if [ -z "$found" ] && root="$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")" && [ -d "$root/versions" ]; then
+        found="$(find "$root/versions" -maxdepth 3 -path "*/versions/$version*/bin/python$version" | sort -V | tail -n1)"
+    fi
+    [ -n "$found" ] || cpkgs::die "python $version not found (on PATH or in pyenv)"
+    printf '%s\n' "$found"
+}
+
+# cpkgs::matrix_venv CORE PYTHON: a venv of python PYTHON with ansible-core CORE for the compat stage
+# (sanity, units and integration on the oldest and newest ansible-core); prints its directory.
+cpkgs::matrix_venv() {
+    local core="$1" pyver="$2" dir="$CPKGS_BUILD/venv-ansible-core-$1" want
+    want="ansible-core==$core ruamel.yaml==0.19.1 pyyaml"
+    if [ "$(cat "$dir/.cpkgs-packages" 2>/dev/null)" != "$want @ $pyver" ]; then
+        cpkgs::log "venv for ansible-core $core (python $pyver)"
+        rm -rf "$dir"
+        "$(cpkgs::python "$pyver")" -m venv "$dir" >&2 || return 1
+        # shellcheck disable=SC2086 # a list of requirements
+        PIP_CACHE_DIR="$CPKGS_CACHE/pip" "$dir/bin/python" -m pip install -q --disable-pip-version-check $want >&2 \
+            || return 1
+        echo "$want @ $pyver" >"$dir/.cpkgs-packages"
+    fi
+    printf '%s\n' "$dir"
+}
+
 # The local channel (tests/testbed/channel): cached by a hash of its recipe inside the output dir.
 cpkgs::channel() {
     "$CPKGS_PY" "$CPKGS_REPO/tests/testbed/channel/build_channel.py" "$CPKGS_BUILD/channel"

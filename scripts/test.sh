@@ -18,7 +18,12 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_STAGES="lint sanity testbed units integration build molecule real-testbed real-integration real-molecule"
+ALL_STAGES="lint sanity testbed units integration build compat molecule real-testbed real-integration real-molecule"
+# The oldest and the newest ansible-core the collection supports (CORE@PYTHON; meta/runtime.yml says the
+# oldest): stage compat runs sanity, units and integration on each. The main venv's ansible-core runs the rest.
+COMPAT_MATRIX="2.16.19@3.11 2.21.5@3.13"
+# The oldest python of managed nodes (RHEL 9's 3.9, RHEL 8's python39): modules' unit tests run on it too.
+MANAGED_PYTHON=3.9
 STAGES="${CPKGS_STAGES:-$ALL_STAGES}"
 CPKGS_TIMES="$(mktemp)"
 CPKGS_SKIPS="$(mktemp)"
@@ -76,7 +81,15 @@ ansible_test() {
     root="$top/ansible_collections/cpkgs/conda"
     local home="$CPKGS_CACHE/ansible-test-home"
     mkdir -p "$root" "$home/.ansible/test/cache" || return 1
-    cp "$CPKGS_REPO/tests/testbed/ansible_test_get_pip.py" "$home/.ansible/test/cache/get_pip_24_2.py" || return 1
+    # Under the name the ansible-test on PATH asks for (get_pip_<its pip version>.py).
+    local pip_version
+    pip_version="$(python - <<'PY'
+import pathlib, re, ansible_test
+text = (pathlib.Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py").read_text()
+print(re.search(r"pip='([0-9.]+)'", text).group(1).replace(".", "_"))
+PY
+)" || return 1
+    cp "$CPKGS_REPO/tests/testbed/ansible_test_get_pip.py" "$home/.ansible/test/cache/get_pip_$pip_version.py" || return 1
     (
         cd "$CPKGS_REPO" || exit 1
         if [ -d .git ]; then
@@ -151,6 +164,40 @@ stage_molecule() {
     done
 }
 
+# Sanity, units and integration again with the oldest and the newest supported ansible-core. Units also
+# run on python 3.9, the oldest managed-node python (tests/config.yml), with the oldest ansible-core.
+in_venv() {
+    local -x PATH="$1/bin:$PATH"
+    shift
+    "$@"
+}
+
+stage_compat() {
+    local entry core py venv
+    for entry in $COMPAT_MATRIX; do
+        core="${entry%@*}" py="${entry#*@}"
+        venv="$(cpkgs::matrix_venv "$core" "$py")" || { STAGE_RC=1; continue; }
+        check cpkgs::timed "compat:$core:sanity" in_venv "$venv" ansible_test sanity --local --python "$py" --color yes
+        check cpkgs::timed "compat:$core:units" in_venv "$venv" \
+            ansible_test units --local --python "$py" --color yes --requirements
+        check cpkgs::timed "compat:$core:integration" in_venv "$venv" \
+            ansible_test integration --local --python "$py" --color yes
+        if [ "$entry" = "${COMPAT_MATRIX%% *}" ]; then
+            check cpkgs::timed "compat:$core:units:py$MANAGED_PYTHON" in_venv "$venv" with_python "$MANAGED_PYTHON" \
+                ansible_test units --venv --python "$MANAGED_PYTHON" --color yes --requirements
+        fi
+    done
+}
+
+# with_python X.Y CMD...: CMD with python X.Y on PATH (ansible-test --venv makes its venv from it).
+with_python() {
+    local dir
+    dir="$(dirname "$(cpkgs::python "$1")")" || return 1
+    local -x PATH="$PATH:$dir"
+    shift
+    "$@"
+}
+
 # --- real conda (CPKGS_REAL_CONDA_KIT) --------------------------------------------------------------
 # Each real-* stage runs the same tests as its stand-in twin, with real conda 26.7.1 built from the kit.
 # Without the kit it is skipped; run_stage records "skipped: no real conda kit" for the summary.
@@ -173,12 +220,19 @@ stage_real-integration() {
     CPKGS_IT_INSTALLER="$CPKGS_REAL_INSTALLER" CPKGS_IT_CONDA_KIND=real stage_integration
 }
 
+with_real_installer() {
+    (
+        export CPKGS_TEST_INSTALLER="$CPKGS_REAL_INSTALLER"
+        CPKGS_TEST_INSTALLER_SHA256="$(cut -d' ' -f1 "$CPKGS_REAL_INSTALLER.sha256")" || exit 1
+        export CPKGS_TEST_INSTALLER_SHA256
+        "$@"
+    )
+}
+
 stage_real-molecule() {
     real_kit_missing && return 0
     cd "$CPKGS_REPO" || return 1
-    check env CPKGS_TEST_INSTALLER="$CPKGS_REAL_INSTALLER" \
-        CPKGS_TEST_INSTALLER_SHA256="$(cut -d' ' -f1 "$CPKGS_REAL_INSTALLER.sha256")" \
-        cpkgs::timed "real-molecule:default" molecule test -s default
+    check cpkgs::timed "real-molecule:default" with_real_installer molecule test -s default
 }
 
 # --- main -------------------------------------------------------------------------------------------
