@@ -266,8 +266,12 @@ class CondaRunner:
         self.conda_exe = conda_exe
         self.calls: List[List[str]] = []
 
-    def json(self, args: List[str], environ: Optional[Dict[str, str]] = None) -> dict:
-        """Run ``conda ARGS --json``, with ``environ`` added to its environment."""
+    def json(self, args: List[str], environ: Optional[Dict[str, str]] = None, quiet_ok: bool = False) -> dict:
+        """Run ``conda ARGS --json``, with ``environ`` added to its environment.
+
+        ``quiet_ok``: the command may succeed printing nothing (conda prints no JSON for an ``@EXPLICIT``
+        file); the answer is then ``{}``.
+        """
         cmd = [self.conda_exe, *args, "--json"]
         self.calls.append(cmd)
         rc, out, err = self.run_command(cmd, environ_update=environ) if environ else self.run_command(cmd)
@@ -276,13 +280,22 @@ class CondaRunner:
         except ValueError:
             data = None
         if isinstance(data, dict) and (rc != 0 or data.get("exception_name")):
-            name = data.get("exception_name") or "CondaError"
-            message = str(data.get("message") or data.get("error") or err).strip()
-            raise CondaError(f"{name}: {message}", rc, cmd, data)
+            raise CondaError(_error_message(data, err), rc, cmd, data)
+        if rc == 0 and quiet_ok and not out.strip():
+            return {}
         if rc != 0 or not isinstance(data, dict):
             detail = (err or out).strip()[-2000:]
             raise CondaError(f"conda exited with rc={rc}: {detail or 'no output'}", rc, cmd)
         return data
+
+
+def _error_message(data: dict, err: str) -> str:
+    """``NAME: message`` of conda's JSON error; a ``CondaMultiError`` names each error it holds."""
+    name = data.get("exception_name") or "CondaError"
+    inner = [e for e in data.get("errors") or [] if isinstance(e, dict)]
+    if inner:
+        return f"{name}: " + "; ".join(_error_message(e, "") for e in inner)
+    return f"{name}: " + str(data.get("message") or data.get("error") or err).strip()
 
 
 def _actions(data: dict) -> dict:
@@ -420,39 +433,40 @@ class EnvManager:
 
     def _create(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
         result["changed"] = True
-        if env.file:
-            # `conda env create` takes its channels from the file; it has no --channel/--override-channels.
-            args = ["env", "create", "--prefix", prefix, "--file", env.file, "--yes"]
-            if env.offline:
-                args.append("--offline")
-            if self.check_mode:
-                result["actions"]["link"] = [f"(from {env.file})"]
-                return
-        elif env.lockfile:
-            if self.check_mode:
-                result["actions"]["link"] = sorted(_url_label(u) for u in read_lockfile(env.lockfile))
-                return
-            args = ["create", "--prefix", prefix, "--file", env.lockfile, "--yes"]
-        else:
-            args = ["create", "--prefix", prefix, "--yes", *env.channel_args(), *env.specs]
-            if self.check_mode:
-                result["actions"] = _actions(self.runner.json([*args, "--dry-run"]))
-                return
+        args = self._create_command(env, prefix, result)
+        if self.check_mode:
+            return
         parent_existed = os.path.isdir(prefix)
         if self.publish and not parent_existed:
             # Build behind a closed door: nobody else can enter (or activate) the env until it is complete.
             os.makedirs(prefix, mode=0o700)
             os.chmod(prefix, 0o700)
         try:
-            data = self.runner.json(args)
+            data = self.runner.json(args, quiet_ok=bool(env.lockfile))
         except CondaError:
             if not parent_existed and os.path.isdir(prefix):
                 shutil.rmtree(prefix, ignore_errors=True)  # no half-built environment left behind
             raise
-        result["actions"] = _actions(data)
+        if not env.lockfile:  # for a lockfile conda says nothing: its URLs are the actions, as in check mode
+            result["actions"] = _actions(data)
         self.write_record(prefix, request)
         if self.publish and not parent_existed:
             os.chmod(prefix, 0o777 & ~_current_umask())  # open it
+
+    def _create_command(self, env: EnvSpec, prefix: str, result: dict) -> List[str]:
+        """The conda command that creates the env; the actions known before it runs go into ``result``."""
+        if env.file:
+            # `conda env create` takes its channels from the file; it has no --channel/--override-channels.
+            result["actions"]["link"] = [f"(from {env.file})"]
+            args = ["env", "create", "--prefix", prefix, "--file", env.file, "--yes"]
+            return [*args, "--offline"] if env.offline else args
+        if env.lockfile:
+            result["actions"]["link"] = sorted(_url_label(u) for u in read_lockfile(env.lockfile))
+            return ["create", "--prefix", prefix, "--file", env.lockfile, "--yes"]
+        args = ["create", "--prefix", prefix, "--yes", *env.channel_args(), *env.specs]
+        if self.check_mode:
+            result["actions"] = _actions(self.runner.json([*args, "--dry-run"]))
+        return args
 
     def _update(self, env: EnvSpec, prefix: str, request: dict, installed: List[dict], result: dict) -> None:
         record = self.read_record(prefix)
@@ -497,8 +511,13 @@ class EnvManager:
         result.update(changed=True, actions={"link": link, "unlink": unlink})
         if self.check_mode:
             return
-        # An explicit lockfile describes the whole environment: rebuild it to match exactly.
-        self._act(["create", "--prefix", prefix, "--file", env.lockfile or "", "--yes"])
+        # An explicit lockfile describes the whole environment: rebuild it to match exactly. conda's `create`
+        # over an existing env deletes the whole prefix first, the env's own files with it: keep those.
+        kept = _read_files(prefix, _ENV_OWN_FILES)
+        try:
+            self._act(["create", "--prefix", prefix, "--file", env.lockfile or "", "--yes"], quiet_ok=True)
+        finally:
+            _restore_files(prefix, kept)
         self.write_record(prefix, request)
 
     def _update_file(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
@@ -512,14 +531,14 @@ class EnvManager:
         result["actions"] = _actions(self._act(args))
         self.write_record(prefix, request)
 
-    def _act(self, args: List[str]) -> dict:
+    def _act(self, args: List[str], quiet_ok: bool = False) -> dict:
         """Run a conda command that changes an existing env, frozen (CEP 22) or not.
 
         conda refuses to touch a frozen env unless ``protect_frozen_envs`` is off; this module is the one
         place allowed to change a managed env, so it turns the protection off for its own commands (the
         ``frozen`` mark stays where it is, and other conda processes still see it).
         """
-        return self.runner.json(args, environ=UNFROZEN_ENVIRON)
+        return self.runner.json(args, environ=UNFROZEN_ENVIRON, quiet_ok=quiet_ok)
 
     def _condarc(self, prefix: str, text: str, result: dict) -> None:
         """Write the environment's own ``.condarc`` (owned whole by this module) when it differs."""
@@ -554,6 +573,32 @@ class EnvManager:
                 json.dump({"message": "Managed by cpkgs.conda: change it through the inventory."}, handle)
         else:
             os.unlink(path)
+
+
+# Files of an env that are not conda's packages: its .condarc and the frozen mark (CEP 22).
+_ENV_OWN_FILES = (".condarc", os.path.join("conda-meta", FROZEN_FILE))
+
+
+def _read_files(prefix: str, names: Tuple[str, ...]) -> Dict[str, Tuple[bytes, int]]:
+    """``{name: (content, mode)}`` of those of ``names`` that are regular files in ``prefix``."""
+    kept = {}
+    for name in names:
+        path = os.path.join(prefix, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            with open(path, "rb") as handle:
+                kept[name] = (handle.read(), os.stat(path).st_mode & 0o7777)
+    return kept
+
+
+def _restore_files(prefix: str, kept: Dict[str, Tuple[bytes, int]]) -> None:
+    """Put back the files ``_read_files`` kept that are gone (a file conda left in place stays as it is)."""
+    for name, (data, mode) in kept.items():
+        path = os.path.join(prefix, name)
+        if os.path.lexists(path) or not os.path.isdir(os.path.dirname(path)):
+            continue
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
 
 
 def _current_umask() -> int:

@@ -100,6 +100,8 @@ class FakeConda:
             prefix = self._prefix(cmd)
             if (prefix / "conda-meta" / "frozen").is_file() and self._protects_frozen(cmd, environ_update):
                 return 1, self._frozen_error(prefix), ""
+        if sub == ["create"] and "--file" in cmd and "--dry-run" not in cmd:
+            return self._create_explicit(self._prefix(cmd), Path(cmd[cmd.index("--file") + 1]))
         return self._answer(cmd, sub)
 
     def _answer(self, cmd: list[str], sub: list[str]) -> tuple[int, str, str]:
@@ -129,6 +131,23 @@ class FakeConda:
                 record.unlink()
             return 0, (CONTRACT / "remove_all.json").read_text(), ""
         raise AssertionError(f"unexpected conda call {cmd}")
+
+
+    @staticmethod
+    def _create_explicit(prefix: Path, lockfile: Path) -> tuple[int, str, str]:
+        """``create --file LOCK``, as conda 26.7.1 does it: an existing prefix is deleted whole first (its
+        .condarc and frozen mark too), the lock's packages linked, and nothing printed with ``--json``."""
+        if prefix.exists():
+            for path in sorted(prefix.rglob("*"), reverse=True):
+                path.rmdir() if path.is_dir() else path.unlink()
+        meta = prefix / "conda-meta"
+        meta.mkdir(parents=True, exist_ok=True)
+        for url in (line for line in lockfile.read_text().splitlines() if line and line[0] not in "#@"):
+            name, version, build = url.rsplit("/", 1)[1].removesuffix(".conda").rsplit("-", 2)
+            record = {"name": name, "version": version, "build": build, "url": url}
+            (meta / f"{name}-{version}-{build}.json").write_text(json.dumps(record))
+        (meta / "history").write_text("")
+        return 0, "", ""
 
 
 @pytest.fixture
@@ -517,3 +536,51 @@ def test_frozen_mark_alone_shows_in_the_diff(tree: Path, conda: FakeConda, check
         manager(tree, conda).run(env(specs=["pkga"], frozen=True))
     thawed = manager(tree, conda, check_mode=check_mode).run(env(specs=["pkga"], frozen=False))
     assert (thawed["diff"]["before"], thawed["diff"]["after"]) == (packages + "(frozen)\n", packages)
+
+
+def _lock(path: Path, *names: str) -> Path:
+    path.write_text("@EXPLICIT\n" + "".join(f"file:///srv/conda-channel/noarch/{n}.conda\n" for n in names))
+    return path
+
+
+def test_lockfile_env_created_though_conda_prints_nothing(tree: Path, conda: FakeConda) -> None:
+    """conda prints no JSON for ``create --file LOCK --json``: the env is created, its actions are the lock's."""
+    lock = _lock(tree.parent / "a.lock", "pkga-2.0-0", "pkgb-1.0-0")
+    result = manager(tree, conda).run(env(lockfile=str(lock)))
+    assert result["changed"] is True
+    assert result["actions"] == {"link": ["pkga-2.0-0", "pkgb-1.0-0"], "unlink": []}
+    assert result["packages"] == ["pkga-2.0-0", "pkgb-1.0-0"]
+    assert manager(tree, conda).run(env(lockfile=str(lock)))["changed"] is False
+
+
+def test_lockfile_rebuild_keeps_the_envs_own_files(tree: Path, conda: FakeConda) -> None:
+    """A new lock re-creates the env, which conda does by deleting the prefix: its .condarc and frozen mark,
+    not managed by this task, are put back."""
+    prefix = tree / "envs" / "e1"
+    manager(tree, conda).run(env(lockfile=str(_lock(tree.parent / "a.lock", "pkga-2.0-0", "pkgb-1.0-0"))))
+    (prefix / ".condarc").write_text("channels: [x]\n")
+    (prefix / "conda-meta" / "frozen").write_text("{}")
+    result = manager(tree, conda).run(env(lockfile=str(_lock(tree.parent / "b.lock", "pkga-1.0-0", "pkgb-1.0-0"))))
+    assert result["changed"] is True
+    assert result["packages"] == ["pkga-1.0-0", "pkgb-1.0-0"]
+    assert (prefix / ".condarc").read_text() == "channels: [x]\n"
+    assert (prefix / "conda-meta" / "frozen").read_text() == "{}"
+    assert conda.environs[-1] == {"CONDA_PROTECT_FROZEN_ENVS": "false"}
+
+
+def test_runner_empty_answer_only_where_allowed() -> None:
+    runner = CondaRunner(lambda cmd: (0, "", ""), "conda")
+    assert runner.json(["create", "--file", "x.lock"], quiet_ok=True) == {}
+    with pytest.raises(CondaError, match="no output"):
+        runner.json(["list"])
+
+
+def test_runner_names_each_error_of_a_multi_error() -> None:
+    """conda's CondaMultiError has no message of its own: the errors inside it are the message."""
+    answer = (CONTRACT / "readonly_remove_all.json").read_text()
+    runner = CondaRunner(lambda cmd: (1, answer, ""), "conda")
+    with pytest.raises(CondaError) as caught:
+        runner.json(["remove", "--prefix", "/e", "--all", "--yes"])
+    assert caught.value.message.startswith(
+        "CondaMultiError: EnvironmentNotWritableError: The current user does not have write permissions"
+    )
