@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import stat
 from typing import Callable, Dict, List, Optional, Tuple
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "clean_environment",
     "fingerprint",
     "installed_packages",
+    "is_environment",
     "validate_name",
 ]
 
@@ -91,6 +93,11 @@ def validate_name(name: str, param: str = "name") -> None:
         raise InputError(f"{param}: {name!r} must not start with '-'")
     if name in ("base", "root"):
         raise InputError(f"{param}: {name!r} is the tree itself; give prefix explicitly to manage it")
+
+
+def is_environment(prefix: str) -> bool:
+    """conda's own test: a prefix is an environment when it has ``conda-meta/history``."""
+    return os.path.isfile(os.path.join(prefix, "conda-meta", "history"))
 
 
 def fingerprint(prefix: str) -> str:
@@ -382,20 +389,24 @@ class EnvManager:
     def run(self, env: EnvSpec) -> dict:
         """Bring one environment to its requested state; returns the module result for it."""
         prefix = self.prefix_of(env)
-        exists = os.path.isdir(os.path.join(prefix, "conda-meta"))
+        if env.state == "absent" and os.path.normpath(prefix) == os.path.normpath(self.root_prefix):
+            raise InputError(f"{env.param('prefix')}: refusing to remove the tree itself ({prefix})")
+        leftover = self._interrupted(prefix)
+        exists = leftover != "rebuild" and is_environment(prefix)
+        if not exists and leftover is None and os.path.isdir(os.path.join(prefix, "conda-meta")):
+            raise InputError(
+                f"{env.param('prefix' if env.prefix else 'name')}: {prefix} exists and is not a conda environment "
+                "(no conda-meta/history) that this module built: remove it or choose another one"
+            )
         before = installed_packages(prefix) if exists else []
         mark = os.path.join(prefix, "conda-meta", FROZEN_FILE)
         frozen_before = exists and os.path.isfile(mark)
         result: dict = {"name": env.name, "prefix": prefix, "state": env.state, "changed": False}
         result["actions"] = {"link": [], "unlink": []}
         if env.state == "absent":
-            self._absent(env, prefix, before if exists else None, result)
+            self._absent(env, prefix, before if exists or leftover else None, result)
         else:
-            request = env.request()
-            if not exists:
-                self._create(env, prefix, request, result)
-            else:
-                self._update(env, prefix, request, before, result)
+            self._present(env, prefix, leftover if leftover else ("update" if exists else "create"), before, result)
             if env.frozen is not None:
                 self._frozen(prefix, env.frozen, result)
             if env.condarc is not None:
@@ -417,17 +428,62 @@ class EnvManager:
         }
         return result
 
+    def _present(self, env: EnvSpec, prefix: str, how: str, installed: List[dict], result: dict) -> None:
+        """Build or update the env's packages; ``how``: create, update, rebuild or open (then update)."""
+        request = env.request()
+        if how == "rebuild":
+            self._rebuild(env, prefix, request, result)
+            return
+        if how == "create":
+            self._create(env, prefix, request, result)
+            return
+        if how == "open":
+            self._open(prefix, result)
+        self._update(env, prefix, request, installed, result)
+
+    def _interrupted(self, prefix: str) -> Optional[str]:
+        """What an interrupted build of this module left at ``prefix``, if anything.
+
+        A build runs behind a closed directory (mode 0700), records the request, then opens it. So a closed
+        directory without the record is a build killed after conda started ("rebuild": conda may have got
+        anywhere), and a closed one with the record is complete but was never opened ("open").
+        """
+        if not self.publish:
+            return None
+        try:
+            info = os.lstat(prefix)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(info.st_mode) or info.st_mode & 0o077:
+            return None
+        return "open" if self.read_record(prefix) is not None else "rebuild"
+
+    def _open(self, prefix: str, result: dict) -> None:
+        result["changed"] = True
+        result["opened"] = True
+        if not self.check_mode:
+            os.chmod(prefix, 0o777 & ~_current_umask())
+
+    def _rebuild(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
+        """Build again what an interrupted build left (closed, unrecorded): remove it, then create."""
+        result["changed"] = True
+        result["rebuilt"] = True
+        if self.check_mode:  # conda cannot dry-run a create over what is there: say what will happen
+            result["actions"]["link"] = [f"(rebuild of {prefix}, left by an interrupted build)"]
+            return
+        shutil.rmtree(prefix)
+        self._create(env, prefix, request, result)
+
     def _absent(self, env: EnvSpec, prefix: str, installed: Optional[List[dict]], result: dict) -> None:
         """Remove the env; ``installed`` is its packages as ``run`` read them, None when there is no env."""
         if installed is None:
             return
-        if os.path.normpath(prefix) == os.path.normpath(self.root_prefix):
-            raise InputError(f"{env.param('prefix')}: refusing to remove the tree itself ({prefix})")
         result["changed"] = True
         result["actions"]["unlink"] = [_label(p) for p in installed]
         if self.check_mode:
             return
-        self._act(["remove", "--prefix", prefix, "--all", "--yes"])
+        if is_environment(prefix):
+            self._act(["remove", "--prefix", prefix, "--all", "--yes"])
         if os.path.isdir(prefix):  # conda leaves the directory (and non-package files) behind
             shutil.rmtree(prefix)
 

@@ -200,6 +200,17 @@ envs:
   sample:
     - {name: isis4.3.0, prefix: /nfs/cpkgs/anaconda3_linux/envs/isis4.3.0, state: present, changed: false,
        actions: {link: [], unlink: []}, packages: [isis-4.3.0-0, isis-data-1.0-0, libcspice-67-0]}
+rebuilt:
+  description:
+    - The environment was left closed and unrecorded by an interrupted build, and was built again (or would be).
+  returned: when it happened (single-environment form; in O(envs) items likewise)
+  type: bool
+  sample: true
+opened:
+  description: The environment was complete but left closed by an interrupted build, and was opened (or would be).
+  returned: when it happened (single-environment form; in O(envs) items likewise)
+  type: bool
+  sample: true
 conda_calls:
   description: How many conda processes the task started (0 on a no-op re-run of O(state=present)).
   returned: always

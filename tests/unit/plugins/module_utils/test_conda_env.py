@@ -51,6 +51,7 @@ class FakeConda:
     def _link(prefix: Path, records: list[dict]) -> None:
         meta = prefix / "conda-meta"
         meta.mkdir(parents=True, exist_ok=True)
+        (meta / "history").touch()  # conda writes it with every env; it is what makes a prefix an env
         for rec in records:
             (meta / f"{rec['dist_name']}.json").write_text(
                 json.dumps(
@@ -584,3 +585,62 @@ def test_runner_names_each_error_of_a_multi_error() -> None:
     assert caught.value.message.startswith(
         "CondaMultiError: EnvironmentNotWritableError: The current user does not have write permissions"
     )
+
+
+# ------------------------------------------------------------------- interrupted builds (killed mid-way)
+
+
+def _closed_leftover(prefix: Path, complete: bool) -> None:
+    """What a build killed after conda started leaves: the closed (0700) directory, conda's files in it."""
+    FakeConda._link(prefix, sample("create.json")["actions"]["LINK"][:1 if not complete else None])
+    if not complete:
+        (prefix / "conda-meta" / "history").unlink()
+    prefix.chmod(0o700)
+
+
+@pytest.mark.parametrize("complete", [False, True])
+def test_closed_leftover_of_an_interrupted_build_is_rebuilt(tree: Path, conda: FakeConda, complete: bool) -> None:
+    """Killed after conda started and before the env was recorded and opened: whatever conda got to, the env
+    is built again and opened; it never stays closed while the module reports a no-op."""
+    prefix = tree / "envs" / "e1"
+    _closed_leftover(prefix, complete)
+    checked = manager(tree, conda, check_mode=True).run(env(specs=["pkga"]))
+    assert checked["changed"] is True
+    assert prefix.stat().st_mode & 0o777 == 0o700  # check mode touched nothing
+    result = manager(tree, conda).run(env(specs=["pkga"]))
+    assert result["changed"] is True
+    assert [c[1] for c in conda.calls] == ["create"]
+    assert prefix.stat().st_mode & 0o777 == 0o755
+    assert EnvManager.read_record(str(prefix)) is not None
+    assert manager(tree, conda).run(env(specs=["pkga"]))["changed"] is False
+
+
+def test_recorded_env_left_closed_is_opened(tree: Path, conda: FakeConda) -> None:
+    """Killed between the record and the opening: the env is complete; it is opened, conda is not asked."""
+    prefix = tree / "envs" / "e1"
+    manager(tree, conda).run(env(specs=["pkga"]))
+    prefix.chmod(0o700)
+    conda.calls.clear()
+    result = manager(tree, conda).run(env(specs=["pkga"]))
+    assert result["changed"] is True
+    assert conda.calls == []
+    assert prefix.stat().st_mode & 0o777 == 0o755
+
+
+def test_closed_leftover_removed_by_absent(tree: Path, conda: FakeConda) -> None:
+    prefix = tree / "envs" / "e1"
+    _closed_leftover(prefix, complete=False)
+    assert manager(tree, conda).run(env(state="absent"))["changed"] is True
+    assert not prefix.exists()
+
+
+def test_directory_that_is_not_an_env_is_refused(tree: Path, conda: FakeConda) -> None:
+    """conda counts a prefix as an env only with conda-meta/history; an open directory without it that the
+    module did not build is someone else's: refused, naming it, and left as it is."""
+    prefix = tree / "envs" / "e1"
+    (prefix / "conda-meta").mkdir(parents=True)
+    (prefix / "data.txt").write_text("keep me")
+    with pytest.raises(InputError, match=r"name: .*envs/e1 exists and is not a conda environment"):
+        manager(tree, conda).run(env(specs=["pkga"]))
+    assert (prefix / "data.txt").read_text() == "keep me"
+    assert conda.calls == []
