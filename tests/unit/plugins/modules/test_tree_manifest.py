@@ -14,9 +14,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.cpkgs.conda.plugins.modules import tree_manifest
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core before 2.19
+
+    @contextlib.contextmanager
+    def patch_module_args(args: dict) -> Iterator[None]:
+        from unittest import mock
+
+        from ansible.module_utils import basic
+
+        with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()):
+            yield
 
 
 def run(args: dict, capsys: pytest.CaptureFixture) -> dict:
