@@ -217,7 +217,10 @@ def _builtin(value: Any) -> Any:
         return {_builtin(k): _builtin(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_builtin(v) for v in value]
-    for kind in (bool, str, int, float):  # bool first: it is an int
+    if isinstance(value, str):
+        # not str(value): ansible-core 2.16's AnsibleUnsafeText.__str__ returns the tagged object itself
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
+    for kind in (bool, int, float):  # bool first: it is an int
         if isinstance(value, kind):
             return kind(value)
     return value

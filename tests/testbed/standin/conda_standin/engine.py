@@ -436,7 +436,7 @@ async def apply_plan(plan: Plan, cache_dir: str, argv: list[str], kind: str) -> 
 
 def _remove_staging(staging: Path) -> None:
     """Delete a staging dir; retried for a while, as rattler's link tasks can still write after a failure."""
-    for _ in range(40):
+    for _attempt in range(40):
         if not staging.exists():
             return
         shutil.rmtree(staging, ignore_errors=True)
