@@ -428,6 +428,13 @@ def install_tree(installer: Path, tree: Path) -> None:
     )
 
 
+def prune_cache(keep: Path) -> None:
+    """Remove the cached installers of other keys (a changed builder or kit): each is about 12 MB."""
+    for other in keep.parent.iterdir():
+        if other != keep and other.is_dir():
+            shutil.rmtree(other, ignore_errors=True)
+
+
 def build(kit: Path, out: Path, force: bool = False) -> Path:
     """The whole step (see the module docstring); returns the installer's path."""
     tarballs = kit_tarballs(kit)
@@ -443,6 +450,7 @@ def build(kit: Path, out: Path, force: bool = False) -> Path:
     if force or not (cached / INSTALLER).is_file():
         with phase("installer build"):
             build_installer(tarballs, pyver, cached)
+    prune_cache(cached)
     stamp.unlink(missing_ok=True)
     with phase("copy from the cache"):
         copy_installer(cached, out)
