@@ -2,14 +2,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import pwd
 import stat
 import subprocess
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -24,41 +23,11 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._files import (
     write_file,
 )
 
+Euid = Callable[[int, int], AbstractContextManager[None]]  # the euid fixture (tests/unit/plugins/conftest.py)
+
 NOBODY = 65534
 OTHER = 65533  # a uid with no account needed: files can belong to it
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create files owned by other accounts")
-
-
-@pytest.fixture
-def shared(tmp_path: Path) -> Iterator[Path]:
-    """A directory every account can reach (pytest's own tmp_path is 0700 root)."""
-    base = Path(tempfile.mkdtemp(prefix="cpkgs-files-", dir="/tmp"))
-    base.chmod(0o755)
-    try:
-        yield base
-    finally:
-        with contextlib.suppress(OSError):
-            for path in sorted(base.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-                if path.is_symlink() or not path.is_dir():
-                    path.unlink()
-                else:
-                    path.rmdir()
-            base.rmdir()
-
-
-@contextlib.contextmanager
-def euid(uid: int, gid: int) -> Iterator[None]:
-    """The test's own switch (not the code under test's), to run code as a non-root account."""
-    groups = os.getgroups()
-    os.setgroups([gid])
-    os.setegid(gid)
-    os.seteuid(uid)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
-        os.setgroups(groups)
 
 
 def _home(shared: Path, uid: int = NOBODY) -> Path:
@@ -279,7 +248,7 @@ def test_write_into_a_missing_directory(tmp_path: Path) -> None:
 
 
 @as_root
-def test_write_into_a_directory_that_is_not_writable(shared: Path) -> None:
+def test_write_into_a_directory_that_is_not_writable(euid: Euid, shared: Path) -> None:
     locked = shared / "locked"
     locked.mkdir()
     locked.chmod(0o755)  # root's, so nobody cannot write it
@@ -292,7 +261,7 @@ def test_write_into_a_directory_that_is_not_writable(shared: Path) -> None:
 
 
 @as_root
-def test_write_as_non_root_refuses_another_accounts_file(shared: Path) -> None:
+def test_write_as_non_root_refuses_another_accounts_file(euid: Euid, shared: Path) -> None:
     """A rename would hand another account's 0644 file to the editor; refused before anything is written."""
     directory = shared / "group-dir"
     directory.mkdir()
@@ -311,7 +280,7 @@ def test_write_as_non_root_refuses_another_accounts_file(shared: Path) -> None:
 
 
 @as_root
-def test_write_as_non_root_keeps_own_file_mode(shared: Path) -> None:
+def test_write_as_non_root_keeps_own_file_mode(euid: Euid, shared: Path) -> None:
     directory = _home(shared)
     target = directory / ".condarc"
     target.write_text("old\n")

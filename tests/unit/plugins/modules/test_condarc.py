@@ -4,33 +4,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import json
 import os
 import pwd
 import stat
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from ansible_collections.cpkgs.conda.plugins.modules import condarc
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core before 2.19
-
-    @contextlib.contextmanager
-    def patch_module_args(args: dict) -> Iterator[None]:
-        from unittest import mock
-
-        from ansible.module_utils import basic
-
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()):
-            yield
+RunModule = Callable[[ModuleType, dict], dict]  # the run_module fixture (tests/unit/plugins/conftest.py)
+Euid = Callable[[int, int], AbstractContextManager[None]]  # the euid fixture (tests/unit/plugins/conftest.py)
 
 
 NOBODY = 65534
@@ -41,30 +31,6 @@ as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create fil
 
 def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
-
-
-def run(args: dict, capsys: pytest.CaptureFixture) -> dict:
-    """main()'s JSON result (it always exits)."""
-    with patch_module_args(args), pytest.raises(SystemExit):
-        condarc.main()
-    return json.loads(capsys.readouterr().out)
-
-
-@pytest.fixture
-def shared() -> Iterator[Path]:
-    """A directory every account can reach (pytest's own tmp_path is 0700 root)."""
-    base = Path(tempfile.mkdtemp(prefix="cpkgs-condarc-", dir="/tmp"))
-    base.chmod(0o755)
-    try:
-        yield base
-    finally:
-        for path in sorted(base.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-            with contextlib.suppress(OSError):
-                if path.is_symlink() or not path.is_dir():
-                    path.unlink()
-                else:
-                    path.rmdir()
-        base.rmdir()
 
 
 @pytest.fixture
@@ -88,21 +54,6 @@ def secret(shared: Path) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def euid(uid: int, gid: int) -> Iterator[None]:
-    """The test's own switch to a non-root account (not the code under test's)."""
-    groups = os.getgroups()
-    os.setgroups([gid])
-    os.setegid(gid)
-    os.seteuid(uid)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
-        os.setgroups(groups)
-
-
 def _owner_mode(path: Path) -> tuple[int, int, int]:
     info = path.lstat()
     return info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)
@@ -115,10 +66,10 @@ USER = {"scope": "user", "user": "nobody", "key": "channels", "value": ["conda-f
 
 
 @as_root
-def test_user_link_to_a_root_only_file_is_not_read(home: Path, secret: Path, capsys: pytest.CaptureFixture) -> None:
+def test_user_link_to_a_root_only_file_is_not_read(home: Path, secret: Path, run_module: RunModule) -> None:
     (home / ".condarc").symlink_to(secret)
     os.lchown(home / ".condarc", NOBODY, NOBODY)
-    result = run(USER, capsys)
+    result = run_module(condarc, USER)
     assert result.get("failed") is True
     assert "hunter2" not in json.dumps(result)
     assert str(home / ".condarc") in result["msg"]
@@ -126,11 +77,13 @@ def test_user_link_to_a_root_only_file_is_not_read(home: Path, secret: Path, cap
 
 
 @as_root
-def test_user_link_to_a_root_only_file_is_not_copied(home: Path, secret: Path, capsys: pytest.CaptureFixture) -> None:
+def test_user_link_to_a_root_only_file_is_not_copied(home: Path, secret: Path, run_module: RunModule) -> None:
     link = home / ".condarc"
     link.symlink_to(secret)
     os.lchown(link, NOBODY, NOBODY)
-    result = run(dict(USER, _content=SECRET + "channels: [conda-forge]\n", _expected_sha1=_sha1(SECRET)), capsys)
+    result = run_module(
+        condarc, dict(USER, _content=SECRET + "channels: [conda-forge]\n", _expected_sha1=_sha1(SECRET))
+    )
     assert result.get("failed") is True
     assert link.is_symlink()
     assert secret.read_text() == SECRET
@@ -138,11 +91,9 @@ def test_user_link_to_a_root_only_file_is_not_copied(home: Path, secret: Path, c
 
 
 @as_root
-def test_user_hard_link_to_a_root_only_file_is_not_read(
-    home: Path, secret: Path, capsys: pytest.CaptureFixture
-) -> None:
+def test_user_hard_link_to_a_root_only_file_is_not_read(home: Path, secret: Path, run_module: RunModule) -> None:
     os.link(secret, home / ".condarc")
-    result = run(USER, capsys)
+    result = run_module(condarc, USER)
     assert result.get("failed") is True
     assert "hunter2" not in json.dumps(result)
     assert result["msg"] == f"cannot read {home / '.condarc'}: Permission denied"
@@ -150,12 +101,12 @@ def test_user_hard_link_to_a_root_only_file_is_not_read(
 
 @as_root
 def test_path_link_planted_by_a_user_is_refused_naming_its_owner(
-    home: Path, secret: Path, capsys: pytest.CaptureFixture
+    home: Path, secret: Path, run_module: RunModule
 ) -> None:
     link = home / "x.condarc"
     link.symlink_to(secret)
     os.lchown(link, NOBODY, NOBODY)
-    result = run({"path": str(link), "key": "channels", "value": ["x"]}, capsys)
+    result = run_module(condarc, {"path": str(link), "key": "channels", "value": ["x"]})
     assert result.get("failed") is True
     assert "hunter2" not in json.dumps(result)
     assert str(link) in result["msg"]
@@ -163,9 +114,9 @@ def test_path_link_planted_by_a_user_is_refused_naming_its_owner(
 
 
 @as_root
-def test_user_scope_new_file_belongs_to_the_user(home: Path, capsys: pytest.CaptureFixture) -> None:
+def test_user_scope_new_file_belongs_to_the_user(home: Path, run_module: RunModule) -> None:
     text = "channels:\n  - conda-forge\n"
-    result = run(dict(USER, _content=text, _expected_sha1=""), capsys)
+    result = run_module(condarc, dict(USER, _content=text, _expected_sha1=""))
     assert result.get("failed") is None, result
     assert result["changed"] is True
     assert (home / ".condarc").read_text() == text
@@ -173,16 +124,16 @@ def test_user_scope_new_file_belongs_to_the_user(home: Path, capsys: pytest.Capt
 
 
 @as_root
-def test_user_scope_directory_the_user_cannot_write(home: Path, capsys: pytest.CaptureFixture) -> None:
+def test_user_scope_directory_the_user_cannot_write(home: Path, run_module: RunModule) -> None:
     os.chown(home, 0, 0)  # a home root owns: root could write it, the user cannot
-    result = run(dict(USER, _content="channels: [x]\n", _expected_sha1=""), capsys)
+    result = run_module(condarc, dict(USER, _content="channels: [x]\n", _expected_sha1=""))
     assert result.get("failed") is True
     assert result["msg"] == f"cannot write {home / '.condarc'}: directory {home} is not writable (Permission denied)"
     assert list(home.iterdir()) == []
 
 
 @as_root
-def test_own_symlink_in_own_directory_updates_the_target(home: Path, capsys: pytest.CaptureFixture) -> None:
+def test_own_symlink_in_own_directory_updates_the_target(home: Path, run_module: RunModule) -> None:
     """A user's symlinked dotfile (scope user, as root): the target is edited, the link stays a link."""
     (home / "dotfiles").mkdir()
     target = home / "dotfiles" / "condarc"
@@ -191,10 +142,10 @@ def test_own_symlink_in_own_directory_updates_the_target(home: Path, capsys: pyt
         os.chown(path, NOBODY, NOBODY)
     (home / ".condarc").symlink_to("dotfiles/condarc")
     os.lchown(home / ".condarc", NOBODY, NOBODY)
-    read = run(USER, capsys)
+    read = run_module(condarc, USER)
     assert read["content"] == "channels: [defaults]\n"
     new = "channels: [conda-forge]\n"
-    written = run(dict(USER, _content=new, _expected_sha1=read["sha1"]), capsys)
+    written = run_module(condarc, dict(USER, _content=new, _expected_sha1=read["sha1"]))
     assert written.get("failed") is None, written
     assert (home / ".condarc").is_symlink()
     assert target.read_text() == new
@@ -202,15 +153,15 @@ def test_own_symlink_in_own_directory_updates_the_target(home: Path, capsys: pyt
 
 
 @as_root
-def test_roots_own_symlink_updates_the_target(shared: Path, capsys: pytest.CaptureFixture) -> None:
+def test_roots_own_symlink_updates_the_target(shared: Path, run_module: RunModule) -> None:
     (shared / "etc").mkdir()
     target = shared / "etc" / "condarc"
     target.write_text("channels: [defaults]\n")
     target.chmod(0o640)
     (shared / ".condarc").symlink_to("etc/condarc")
     args = {"path": str(shared / ".condarc"), "key": "channels", "value": ["conda-forge"]}
-    read = run(args, capsys)
-    written = run(dict(args, _content="channels: [conda-forge]\n", _expected_sha1=read["sha1"]), capsys)
+    read = run_module(condarc, args)
+    written = run_module(condarc, dict(args, _content="channels: [conda-forge]\n", _expected_sha1=read["sha1"]))
     assert written.get("failed") is None, written
     assert (shared / ".condarc").is_symlink()
     assert target.read_text() == "channels: [conda-forge]\n"
@@ -221,7 +172,7 @@ def test_roots_own_symlink_updates_the_target(shared: Path, capsys: pytest.Captu
 
 
 @as_root
-def test_non_root_editor_refuses_another_accounts_file(shared: Path, capsys: pytest.CaptureFixture) -> None:
+def test_non_root_editor_refuses_another_accounts_file(euid: Euid, shared: Path, run_module: RunModule) -> None:
     directory = shared / "group-dir"
     directory.mkdir()
     directory.chmod(0o777)
@@ -231,7 +182,7 @@ def test_non_root_editor_refuses_another_accounts_file(shared: Path, capsys: pyt
     target.chmod(0o666)
     args = {"path": str(target), "key": "channels", "value": ["b"]}
     with euid(NOBODY, NOBODY):
-        result = run(dict(args, _content="channels: [b]\n", _expected_sha1=_sha1("channels: [a]\n")), capsys)
+        result = run_module(condarc, dict(args, _content="channels: [b]\n", _expected_sha1=_sha1("channels: [a]\n")))
     assert result.get("failed") is True
     assert str(target) in result["msg"]
     assert f"belongs to uid {OTHER}" in result["msg"]
@@ -244,18 +195,20 @@ def test_non_root_editor_refuses_another_accounts_file(shared: Path, capsys: pyt
 
 
 @as_root
-def test_directory_not_writable_names_the_target(shared: Path, capsys: pytest.CaptureFixture) -> None:
+def test_directory_not_writable_names_the_target(euid: Euid, shared: Path, run_module: RunModule) -> None:
     locked = shared / "locked"
     locked.mkdir()
     target = locked / ".condarc"
     with euid(NOBODY, NOBODY):
-        result = run({"path": str(target), "key": "a", "value": 1, "_content": "a: 1\n", "_expected_sha1": ""}, capsys)
+        result = run_module(
+            condarc, {"path": str(target), "key": "a", "value": 1, "_content": "a: 1\n", "_expected_sha1": ""}
+        )
     assert result.get("failed") is True
     assert result["msg"] == f"cannot write {target}: directory {locked} is not writable (Permission denied)"
 
 
 def test_full_disk_names_the_target_and_leaves_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_module: RunModule
 ) -> None:
     target = tmp_path / ".condarc"
     target.write_text("a: 1\n")
@@ -265,28 +218,30 @@ def test_full_disk_names_the_target_and_leaves_nothing(
 
     monkeypatch.setattr(os, "fsync", full)
     args = {"path": str(target), "key": "a", "value": 2, "_content": "a: 2\n", "_expected_sha1": _sha1("a: 1\n")}
-    result = run(args, capsys)
+    result = run_module(condarc, args)
     assert result.get("failed") is True
     assert result["msg"] == f"cannot write {target}: No space left on device"
     assert [path.name for path in tmp_path.iterdir()] == [".condarc"]
     assert target.read_text() == "a: 1\n"
 
 
-def test_changed_meanwhile_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_changed_meanwhile_is_refused(tmp_path: Path, run_module: RunModule) -> None:
     target = tmp_path / ".condarc"
     target.write_text("a: 3\n")
     args = {"path": str(target), "key": "a", "value": 2, "_content": "a: 2\n", "_expected_sha1": _sha1("a: 1\n")}
-    result = run(args, capsys)
+    result = run_module(condarc, args)
     assert result.get("failed") is True
     assert result["msg"].startswith(f"{target} changed while this task ran")
     assert target.read_text() == "a: 3\n"
 
 
-def test_new_file_gets_0644_minus_umask(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_new_file_gets_0644_minus_umask(tmp_path: Path, run_module: RunModule) -> None:
     target = tmp_path / ".condarc"
     old = os.umask(0o027)
     try:
-        result = run({"path": str(target), "key": "a", "value": 1, "_content": "a: 1\n", "_expected_sha1": ""}, capsys)
+        result = run_module(
+            condarc, {"path": str(target), "key": "a", "value": 1, "_content": "a: 1\n", "_expected_sha1": ""}
+        )
     finally:
         os.umask(old)
     assert result["changed"] is True

@@ -10,32 +10,15 @@ import os
 import stat
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from ansible_collections.cpkgs.conda.plugins.modules import tree_manifest
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core before 2.19
-
-    @contextlib.contextmanager
-    def patch_module_args(args: dict) -> Iterator[None]:
-        from unittest import mock
-
-        from ansible.module_utils import basic
-
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()):
-            yield
-
-
-def run(args: dict, capsys: pytest.CaptureFixture) -> dict:
-    """main()'s JSON result (it always exits)."""
-    with patch_module_args(args), pytest.raises(SystemExit):
-        tree_manifest.main()
-    return json.loads(capsys.readouterr().out)
+RunModule = Callable[[ModuleType, dict], dict]  # the run_module fixture (tests/unit/plugins/conftest.py)
 
 
 @pytest.fixture
@@ -54,57 +37,57 @@ def _manifest(path: Path, **data: object) -> Path:
 
 
 def test_entries_that_are_not_mappings_fail_naming_file_and_entry(
-    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    tree: Path, tmp_path: Path, run_module: RunModule
 ) -> None:
     manifest = _manifest(tmp_path / "m.json", entries={"bin": {"type": "dir", "mode": 0o755}, "bin/tool": "file"})
-    result = run({"path": str(tree), "manifest": str(manifest), "state": "verified"}, capsys)
+    result = run_module(tree_manifest, {"path": str(tree), "manifest": str(manifest), "state": "verified"})
     assert result.get("failed") is True
     assert result["msg"] == f"manifest: {manifest}: entry 'bin/tool' must be a mapping, got 'file'"
 
 
-def test_a_string_exclude_in_the_manifest_is_refused(tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_string_exclude_in_the_manifest_is_refused(tree: Path, tmp_path: Path, run_module: RunModule) -> None:
     """Taken character by character, 'pkgs/*' holds '*': everything was left out and the copy was 'in sync'."""
     manifest = _manifest(tmp_path / "m.json", exclude="pkgs/*")
-    result = run({"path": str(tree), "manifest": str(manifest), "state": "verified"}, capsys)
+    result = run_module(tree_manifest, {"path": str(tree), "manifest": str(manifest), "state": "verified"})
     assert result.get("failed") is True
     assert result["msg"] == f"manifest: {manifest}: exclude must be a list of patterns, got 'pkgs/*'"
     assert "in_sync" not in result
 
 
-def test_a_string_exclude_option_is_one_pattern(tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_string_exclude_option_is_one_pattern(tree: Path, tmp_path: Path, run_module: RunModule) -> None:
     manifest = tmp_path / "m.json"
-    result = run({"path": str(tree), "manifest": str(manifest), "exclude": "pkgs/*"}, capsys)
+    result = run_module(tree_manifest, {"path": str(tree), "manifest": str(manifest), "exclude": "pkgs/*"})
     assert result["changed"] is True
     written = json.loads(manifest.read_text())
     assert written["exclude"] == ["pkgs/*"]
     assert sorted(written["entries"]) == ["bin", "bin/tool", "pkgs"]
-    verified = run({"path": str(tree), "manifest": str(manifest), "state": "verified", "exclude": "pkgs/*"}, capsys)
+    verified = run_module(
+        tree_manifest, {"path": str(tree), "manifest": str(manifest), "state": "verified", "exclude": "pkgs/*"}
+    )
     assert verified["in_sync"] is True
     assert verified["files"] == 3
 
 
 def test_new_manifest_gets_0644_minus_umask_and_an_existing_one_keeps_its_mode(
-    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    tree: Path, tmp_path: Path, run_module: RunModule
 ) -> None:
     manifest = tmp_path / "m.json"
     old = os.umask(0o027)
     try:
-        run({"path": str(tree), "manifest": str(manifest)}, capsys)
+        run_module(tree_manifest, {"path": str(tree), "manifest": str(manifest)})
     finally:
         os.umask(old)
     assert stat.S_IMODE(manifest.stat().st_mode) == 0o640
     manifest.chmod(0o604)
     (tree / "bin" / "new").write_text("x")
-    assert run({"path": str(tree), "manifest": str(manifest)}, capsys)["changed"] is True
+    assert run_module(tree_manifest, {"path": str(tree), "manifest": str(manifest)})["changed"] is True
     assert stat.S_IMODE(manifest.stat().st_mode) == 0o604
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
 
 
-def test_unwritable_manifest_directory_names_the_manifest(
-    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
+def test_unwritable_manifest_directory_names_the_manifest(tree: Path, tmp_path: Path, run_module: RunModule) -> None:
     missing = tmp_path / "nope" / "m.json"
-    result = run({"path": str(tree), "manifest": str(missing)}, capsys)
+    result = run_module(tree_manifest, {"path": str(tree), "manifest": str(missing)})
     assert result.get("failed") is True
     assert result["msg"] == f"manifest: cannot write {missing}: directory {missing.parent} does not exist"
 
@@ -124,14 +107,12 @@ def small_tmpfs() -> Iterator[Path]:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
-def test_full_disk_names_the_manifest_and_leaves_nothing(
-    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
+def test_full_disk_names_the_manifest_and_leaves_nothing(tree: Path, tmp_path: Path, run_module: RunModule) -> None:
     for index in range(2000):  # a manifest bigger than the 64k file system
         (tree / "bin" / f"file-{index:04d}").write_text("")
     with small_tmpfs() as disk:
         manifest = disk / "m.json"
-        result = run({"path": str(tree), "manifest": str(manifest), "checksums": False}, capsys)
+        result = run_module(tree_manifest, {"path": str(tree), "manifest": str(manifest), "checksums": False})
         assert result.get("failed") is True
         assert result["msg"] == f"manifest: cannot write {manifest}: No space left on device"
         assert list(disk.iterdir()) == []
