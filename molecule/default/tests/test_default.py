@@ -183,6 +183,18 @@ def test_hook_picks_the_macos_tree_on_darwin(builder: testinfra.host.Host, alice
         builder.check_output(f"rm -rf {MAC_PREFIX}")
 
 
+def _install_refused(host: testinfra.host.Host, extras: tuple[str, ...], exception: str) -> None:
+    """``conda install`` into the release env, once with each of ``extras``: refused with ``exception``, and
+    nothing in the env changed."""
+    before = host.check_output(f"ls -l --full-time {ENV_PREFIX}/conda-meta")
+    base = f"{PREFIX}/bin/conda install -p {ENV_PREFIX} --offline --override-channels -c {CHANNEL_URL} -y --json"
+    for extra in extras:
+        refused = host.run(f"{base} {extra} libcspice=66")
+        assert refused.rc != 0
+        assert json.loads(refused.stdout)["exception_name"] == exception, extra
+    assert host.check_output(f"ls -l --full-time {ENV_PREFIX}/conda-meta") == before
+
+
 def test_users_cannot_change_a_shared_env(alice_on_builder: testinfra.host.Host) -> None:
     """`conda install` into a shared env fails for a user and changes nothing.
 
@@ -190,24 +202,12 @@ def test_users_cannot_change_a_shared_env(alice_on_builder: testinfra.host.Host)
     conda 26.7.1 checks that the env is writable before it checks the frozen mark, so a user hears "not
     writable", with or without --override-frozen.
     """
-    before = alice_on_builder.check_output(f"ls -l --full-time {ENV_PREFIX}/conda-meta")
-    base = f"{PREFIX}/bin/conda install -p {ENV_PREFIX} --offline --override-channels -c {CHANNEL_URL} -y --json"
-    for extra in ("", "--override-frozen"):
-        refused = alice_on_builder.run(f"{base} {extra} libcspice=66")
-        assert refused.rc != 0
-        assert json.loads(refused.stdout)["exception_name"] == "EnvironmentNotWritableError", extra
-    assert alice_on_builder.check_output(f"ls -l --full-time {ENV_PREFIX}/conda-meta") == before
+    _install_refused(alice_on_builder, ("", "--override-frozen"), "EnvironmentNotWritableError")
 
 
 def test_release_envs_are_frozen_against_their_owner(admin_on_builder: testinfra.host.Host) -> None:
     """Even the tree's owner cannot change a release env by accident: conda refuses, a dry run too (CEP 22)."""
-    before = admin_on_builder.check_output(f"ls -l --full-time {ENV_PREFIX}/conda-meta")
-    base = f"{PREFIX}/bin/conda install -p {ENV_PREFIX} --offline --override-channels -c {CHANNEL_URL} -y --json"
-    for extra in ("", "--dry-run"):
-        refused = admin_on_builder.run(f"{base} {extra} libcspice=66")
-        assert refused.rc != 0
-        assert json.loads(refused.stdout)["exception_name"] == "EnvironmentIsFrozenError", extra
-    assert admin_on_builder.check_output(f"ls -l --full-time {ENV_PREFIX}/conda-meta") == before
+    _install_refused(admin_on_builder, ("", "--dry-run"), "EnvironmentIsFrozenError")
 
 
 def test_system_condarc_has_the_inventory_keys(client: testinfra.host.Host) -> None:
