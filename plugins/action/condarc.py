@@ -15,7 +15,11 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import FILE_COMMON_ARGUMENTS
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.cpkgs.conda.plugins.modules.condarc import argument_spec
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_args import (
+    MUTUALLY_EXCLUSIVE,
+    REQUIRED_ONE_OF,
+    argument_spec,
+)
 from ansible_collections.cpkgs.conda.plugins.plugin_utils._condarc_edit import (
     HAS_RUAMEL,
     CondarcDocument,
@@ -83,8 +87,8 @@ class ActionModule(ActionBase):
         spec = dict(argument_spec(), **FILE_COMMON_ARGUMENTS)
         _validation, args = self.validate_argument_spec(
             argument_spec=spec,
-            mutually_exclusive=[("scope", "path"), ("key", "settings")],
-            required_one_of=[("scope", "path"), ("key", "settings", "final_file")],
+            mutually_exclusive=MUTUALLY_EXCLUSIVE,
+            required_one_of=REQUIRED_ONE_OF,
         )
         if not HAS_RUAMEL:
             raise AnsibleActionFail("cpkgs.conda.condarc needs the Python package ruamel.yaml on the controller")

@@ -236,6 +236,11 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_args import (
+    MUTUALLY_EXCLUSIVE,
+    REQUIRED_ONE_OF,
+    argument_spec,
+)
 from ansible_collections.cpkgs.conda.plugins.module_utils._files import (
     FileError,
     acting_as,
@@ -243,36 +248,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._files import (
     resolve_owned_link,
     write_file,
 )
-from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params, tree_argument_spec
-
-
-def argument_spec() -> dict:
-    """The options, also used by the action plugin to validate them on the controller."""
-    setting = {
-        "key": {"type": "str", "required": True, "no_log": False},
-        "value": {"type": "raw"},
-        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-        "list_mode": {"type": "str", "choices": ["exact", "add", "prepend", "remove"], "default": "exact"},
-        "final": {"type": "bool"},
-    }
-    return dict(
-        tree_argument_spec(),
-        scope={"type": "str", "choices": ["system", "user", "env"]},
-        path={"type": "path"},
-        user={"type": "str"},
-        env={"type": "str"},
-        key={"type": "str", "no_log": False},
-        value={"type": "raw"},
-        state={"type": "str", "choices": ["present", "absent"], "default": "present"},
-        list_mode={"type": "str", "choices": ["exact", "add", "prepend", "remove"], "default": "exact"},
-        final={"type": "bool"},
-        settings={"type": "list", "elements": "dict", "options": setting},
-        final_file={"type": "bool"},
-        backup={"type": "bool", "default": False},
-        # Internal, set by the action plugin: the new text, and the sha1 of the text it was computed from.
-        _content={"type": "str"},
-        _expected_sha1={"type": "str"},
-    )
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params
 
 
 def resolve_path(params: dict) -> str:
@@ -405,8 +381,8 @@ def io_account(params: dict) -> str | None:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        mutually_exclusive=[("scope", "path"), ("key", "settings")],
-        required_one_of=[("scope", "path"), ("key", "settings", "final_file")],
+        mutually_exclusive=MUTUALLY_EXCLUSIVE,
+        required_one_of=REQUIRED_ONE_OF,
         add_file_common_args=True,
         supports_check_mode=True,
     )

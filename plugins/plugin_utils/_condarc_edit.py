@@ -45,8 +45,6 @@ __all__ = [
     "normalize_settings",
 ]
 
-LIST_MODES = ("exact", "add", "prepend", "remove")
-STATES = ("present", "absent")
 
 # conda's types for the keys people set in shared installations (conda 26 `conda config --describe`).
 _STR_LISTS = [
@@ -227,26 +225,17 @@ def _builtin(value: Any) -> Any:
 
 
 def _one(raw: dict[str, Any], where: str) -> Setting:
+    """One setting from options the argument_spec already checked (types, choices, unknown options): what
+    it cannot check is checked here, the key rule and the value against the key."""
     setting = Setting(key=_builtin(raw.get("key")), where=where)
-    unknown = sorted(set(raw) - {"key", "value", "state", "list_mode", "final"})
-    if unknown:
-        raise CondarcEditError(f"{where or 'settings'}: unknown option(s) {', '.join(unknown)}")
     key = setting.key
     if not is_condarc_key(key):
         raise CondarcEditError(
             f"{setting.param('key')}: not a .condarc key: {key!r} (a letter or _ first, then letters, digits, _ . -)"
         )
     setting.state = raw.get("state") or "present"
-    if setting.state not in STATES:
-        raise CondarcEditError(f"{setting.param('state')}: must be one of {', '.join(STATES)}, got {setting.state!r}")
     setting.list_mode = raw.get("list_mode") or "exact"
-    if setting.list_mode not in LIST_MODES:
-        raise CondarcEditError(
-            f"{setting.param('list_mode')}: must be one of {', '.join(LIST_MODES)}, got {setting.list_mode!r}"
-        )
     setting.final = raw.get("final")
-    if setting.final is not None and not isinstance(setting.final, bool):
-        raise CondarcEditError(f"{setting.param('final')}: must be a boolean, got {setting.final!r}")
     setting.value = _builtin(raw.get("value"))
     if setting.state == "present" and setting.value is None:
         raise CondarcEditError(f"{setting.param('value')}: required for {key!r} with state=present")
@@ -259,8 +248,6 @@ def _one(raw: dict[str, Any], where: str) -> Setting:
 def normalize_settings(single: dict[str, Any] | None, many: list[Any] | None) -> list[Setting]:
     """Settings from the module's one-key options (``key``, ``value`` …) or its ``settings`` list."""
     if single and single.get("key") is not None:
-        if many:
-            raise CondarcEditError("key and settings: give one key with key/value, or several with settings, not both")
         return [_one({k: v for k, v in single.items() if v is not None}, "")]
     if not many:
         raise CondarcEditError("settings: give at least one key (or use key/value)")
@@ -268,8 +255,6 @@ def normalize_settings(single: dict[str, Any] | None, many: list[Any] | None) ->
     seen: set[str] = set()
     for index, raw in enumerate(many):
         where = f"settings[{index}]"
-        if not isinstance(raw, dict):
-            raise CondarcEditError(f"{where}: must be a mapping with key and value, got {raw!r}")
         setting = _one(raw, where)
         if setting.key in seen:
             raise CondarcEditError(f"{where}.key: {setting.key!r} is given twice")

@@ -1,0 +1,42 @@
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The options of ``cpkgs.conda.condarc``: one place for the module (on the host) and its action plugin (on
+the controller, which validates them before anything runs)."""
+
+from __future__ import annotations
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import tree_argument_spec
+
+STATES = ("present", "absent")
+LIST_MODES = ("exact", "add", "prepend", "remove")
+MUTUALLY_EXCLUSIVE = [("scope", "path"), ("key", "settings")]
+REQUIRED_ONE_OF = [("scope", "path"), ("key", "settings", "final_file")]
+
+
+def argument_spec() -> dict:
+    """The module's argument_spec (``settings`` items are checked as suboptions)."""
+    setting = {
+        "key": {"type": "str", "required": True, "no_log": False},
+        "value": {"type": "raw"},
+        "state": {"type": "str", "choices": list(STATES), "default": "present"},
+        "list_mode": {"type": "str", "choices": list(LIST_MODES), "default": "exact"},
+        "final": {"type": "bool"},
+    }
+    return dict(
+        tree_argument_spec(),
+        scope={"type": "str", "choices": ["system", "user", "env"]},
+        path={"type": "path"},
+        user={"type": "str"},
+        env={"type": "str"},
+        key={"type": "str", "no_log": False},
+        value={"type": "raw"},
+        state={"type": "str", "choices": list(STATES), "default": "present"},
+        list_mode={"type": "str", "choices": list(LIST_MODES), "default": "exact"},
+        final={"type": "bool"},
+        settings={"type": "list", "elements": "dict", "options": setting},
+        final_file={"type": "bool"},
+        backup={"type": "bool", "default": False},
+        # Internal, set by the action plugin: the new text, and the sha1 of the text it was computed from.
+        _content={"type": "str"},
+        _expected_sha1={"type": "str"},
+    )
