@@ -1,6 +1,10 @@
 # Copyright (c) cpkgs.conda contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Options that pick the conda tree, shared by the modules that act on one."""
+"""Options that pick the conda tree, shared by the modules that act on one.
+
+The defaults and rules are those of ``plugins/module_utils/_tree.py``; a unit test
+(``tests/unit/plugins/module_utils/test_tree.py``) fails when this page and that file disagree.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,10 @@ class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:
   share_root:
-    description: The directory that holds one tree per OS (the network share).
+    description:
+      - The directory that holds one tree per OS (the network share). An absolute path.
+      - Set it once for every module of the collection with C(module_defaults) of the C(group/cpkgs.conda.conda) action
+        group, as C(playbooks/site.yml) does from the inventory variable C(cpkgs_conda_tree_options).
     type: path
     default: /nfs/cpkgs
   tree_names:
@@ -23,10 +30,11 @@ options:
   root_prefix:
     description:
       - Use this tree instead of the one under O(share_root), for example the local copy on a cluster node or a
-        user's own installation.
+        user's own installation. An absolute path.
     type: path
   conda_exe:
     description:
-      - Use this conda executable; its tree (two levels up) is the root prefix unless O(root_prefix) is set.
+      - Use this conda executable; its tree (two levels up) is the root prefix unless O(root_prefix) is set. An absolute
+        path.
     type: path
 """

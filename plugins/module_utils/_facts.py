@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 
 from ansible_collections.cpkgs.conda.plugins.module_utils._tree import CondaPaths, conda_subdir, conda_version
 
-__all__ = ["FactsCollector", "mount_of", "parse_mountinfo"]
+__all__ = ["FactsCollector", "account_name", "mount_of", "parse_mountinfo", "path_owner"]
 
 
 def _unescape_mount(field: str) -> str:
@@ -56,6 +56,33 @@ def mount_of(path: str, mounts: list[tuple[str, str]]) -> tuple[str | None, str 
     return best
 
 
+def account_name(uid: int) -> str:
+    """The account name of a uid, or the uid as a string when the password database has no entry for it."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def path_owner(path: str | None) -> str | None:
+    """The account owning ``path``, or, while it does not exist, its nearest existing parent directory.
+
+    That is who owns a tree once it is installed, and who can create it before (the share root's owner for a
+    tree on the share). None for no path.
+    """
+    if not path:
+        return None
+    current = os.path.abspath(path)
+    while True:
+        try:
+            return account_name(os.stat(current).st_uid)
+        except OSError:
+            parent = os.path.dirname(current)
+            if parent == current:
+                return None
+            current = parent
+
+
 def is_environment(prefix: str) -> bool:
     """conda's test of an environment (``PrefixData.is_environment``): ``conda-meta/history`` is a file."""
     return os.path.isfile(os.path.join(prefix, "conda-meta", "history"))
@@ -66,7 +93,8 @@ class FactsCollector:
 
     ``mounts`` is the host's mount table as ``(mount point, fstype)`` pairs (empty when unknown). ``admin``
     says the user is root, for whom conda lists the environments registered by every account: ``passwd``
-    gives the accounts (``pwd.getpwall`` unless a test hands another).
+    gives the accounts (``pwd.getpwall`` unless a test hands another). ``options`` are the tree options the
+    module ran with, reported as they are (a role layers an override of its own on them).
     """
 
     def __init__(
@@ -76,8 +104,11 @@ class FactsCollector:
         gather_envs: bool = True,
         admin: bool = False,
         passwd: Callable[[], Iterable[Any]] | None = None,
+        *,
+        options: dict[str, Any] | None = None,
     ) -> None:
         self.paths = paths
+        self.options = dict(options or {})
         self.mounts = mounts
         self.gather_envs = gather_envs
         self.admin = admin
@@ -96,6 +127,7 @@ class FactsCollector:
             "mount_point": point,
             "fstype": fstype,
             "writable": exists and os.access(root, os.W_OK),
+            "owner": path_owner(root),
         }
 
     def registry_homes(self) -> list[str]:
@@ -182,6 +214,9 @@ class FactsCollector:
             "conda_csh": os.path.join(profile_d, "conda.csh") if profile_d else None,
             "conda_version": conda_version(paths.root_prefix) if installed else None,
             "root_writable": installed and paths.root_writable(),
+            "owner": path_owner(paths.root_prefix),
+            "account": account_name(os.geteuid()),
+            "tree_options": self.options,
             "condarc": dict(paths.condarc_paths(), files=[path for path, _data, _final in files]),
             "envs_dirs": envs_dirs,
             "envs": self.envs(envs_dirs) if self.gather_envs else [],

@@ -1,12 +1,21 @@
 # Copyright (c) cpkgs.conda contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Where a conda tree and its files are, by the rules every module and role of cpkgs.conda share.
+"""Where a conda tree and its files are: the one place of cpkgs.conda that decides it.
 
 A site keeps one tree per OS under a share root (``/nfs/cpkgs/anaconda3_linux``,
-``/nfs/cpkgs/anaconda3_macOS``). The functions here turn the OS, the share root and the optional
-overrides (an explicit root prefix or conda executable) into paths, and read what a tree says about
-itself (its conda version from ``conda-meta``) and what ``.condarc`` files say (``envs_dirs``), without
-running conda. Standard library only: this runs on managed nodes.
+``/nfs/cpkgs/anaconda3_macOS``). The defaults (:data:`DEFAULT_SHARE_ROOT`, :data:`DEFAULT_TREE_NAMES`)
+and the rules (root prefix = share root / tree name of ``uname -s`` unless ``root_prefix`` or
+``conda_exe`` is given; ``envs_dirs``; where each ``.condarc`` is) live here and nowhere else: the
+modules take them through :func:`tree_argument_spec` (documented by the ``cpkgs.conda.tree`` doc
+fragment, which a unit test compares with this file), and the roles read them from
+``ansible_facts['conda']`` (``cpkgs.conda.conda_facts``). A play sets the options once for every
+module with ``module_defaults: {group/cpkgs.conda.conda: {...}}``.
+
+Adding an OS or an architecture, or renaming a tree, is a change to this file only.
+
+The functions here turn the OS, the share root and the optional overrides into paths, and read what a
+tree says about itself (its conda version from ``conda-meta``) and what ``.condarc`` files say
+(``envs_dirs``), without running conda. Standard library only: this runs on managed nodes.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ __all__ = [
     "read_condarc_files",
     "tree_argument_spec",
     "tree_names_error",
+    "tree_options",
+    "tree_options_error",
 ]
 
 DEFAULT_SHARE_ROOT = "/nfs/cpkgs"
@@ -65,12 +76,29 @@ def tree_argument_spec() -> dict:
     }
 
 
+def tree_options(params: dict) -> dict:
+    """The tree options of a module's parameters (see :func:`tree_argument_spec`), as a module got them."""
+    return {name: params.get(name) for name in tree_argument_spec()}
+
+
 def tree_names_error(tree_names: dict) -> str | None:
     """An error message naming the bad entry of a ``tree_names`` option, or None when it is fine."""
     for key, value in tree_names.items():
         if not isinstance(value, str) or not value or "/" in value or value in (".", ".."):
             return f"tree_names: {key!r} must map to a directory name, got {value!r}"
     return None
+
+
+def tree_options_error(params: dict) -> str | None:
+    """An error message naming the bad tree option (a relative path, a bad tree name), or None."""
+    for name in ("share_root", "root_prefix", "conda_exe"):
+        value = params.get(name)
+        if value is not None and not os.path.isabs(value):
+            return f"{name}: must be an absolute path, got {value!r}"
+    tree_names = params.get("tree_names")
+    if not isinstance(tree_names, dict):
+        return f"tree_names: must be a mapping of uname -s to a directory name, got {tree_names!r}"
+    return tree_names_error(tree_names)
 
 
 def conda_subdir(system: str, machine: str) -> str | None:
@@ -212,8 +240,16 @@ class CondaPaths:
 
     @property
     def trees(self) -> dict[str, str]:
-        """Every OS's tree path, so a Linux host can write hooks that serve a Mac."""
-        return {name: os.path.join(self.share_root, tree) for name, tree in sorted(self.tree_names.items())}
+        """The tree each OS's users of this host use, so a Linux host can write hooks that serve a Mac.
+
+        ``share_root/name`` for every OS; this host's own OS gets :attr:`root_prefix` when an override
+        (``root_prefix`` or ``conda_exe``) moves it elsewhere (a cluster node's local copy).
+        """
+        trees = {name: os.path.join(self.share_root, tree) for name, tree in sorted(self.tree_names.items())}
+        root = self.root_prefix
+        if root:
+            trees[self.system] = root
+        return dict(sorted(trees.items()))
 
     @property
     def root_prefix(self) -> str | None:
@@ -313,7 +349,7 @@ def paths_from_params(params: dict, user: str | None = None) -> CondaPaths:
     be the connecting account's); without it, the running account's ``HOME`` and environment.
     Raises ``ValueError`` with a message that names the bad parameter.
     """
-    error = tree_names_error(params["tree_names"])
+    error = tree_options_error(params)
     if error:
         raise ValueError(error)
     if user:

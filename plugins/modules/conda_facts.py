@@ -16,6 +16,9 @@ description:
   - Reads files only and needs nothing but the Python standard library on the managed node; it never starts
     conda. On macOS it runs C(mount) once to learn the share's file system type.
   - The tree is C(share_root/tree_names[uname -s]) unless O(root_prefix) or O(conda_exe) point elsewhere.
+  - Roles of this collection gather these facts first and read every location from them; the tree options are
+    set once per play for all the collection's modules with C(module_defaults) of the C(group/cpkgs.conda.conda)
+    action group.
 author:
   - cpkgs.conda maintainers (@cpkgs)
 extends_documentation_fragment:
@@ -61,6 +64,15 @@ EXAMPLES = r"""
     root_prefix: /usr/local/cpkgs/anaconda3_linux
     user: alice
 
+- name: The tree options, set once for every module of the collection (a play takes module_defaults too)
+  module_defaults:
+    group/cpkgs.conda.conda:
+      share_root: /srv/cpkgs
+  block:
+    - name: Learn where the tree is
+      cpkgs.conda.conda_facts:
+        gather_envs: false
+
 - name: Refuse to go on when the share is not mounted
   ansible.builtin.assert:
     that: ansible_facts['conda']['share']['is_mount']
@@ -104,7 +116,10 @@ ansible_facts:
           type: str
           sample: anaconda3_linux
         trees:
-          description: The tree path of every OS, keyed by C(uname -s).
+          description:
+            - The tree the users of each OS use on this host, keyed by C(uname -s) (what the shell hooks choose from).
+            - C(share_root/tree_names[OS]) for every OS; this host's own OS maps to RV(ansible_facts.conda.root_prefix)
+              when O(root_prefix) or O(conda_exe) moves it elsewhere (a cluster node's local copy).
           returned: always
           type: dict
           sample: {Darwin: /nfs/cpkgs/anaconda3_macOS, Linux: /nfs/cpkgs/anaconda3_linux}
@@ -148,6 +163,32 @@ ansible_facts:
           returned: always
           type: bool
           sample: false
+        owner:
+          description:
+            - The account owning the tree (the directory RV(ansible_facts.conda.root_prefix)); while the tree is not
+              installed, the owner of its nearest existing parent directory (for a tree on the share, the share root's
+              owner), who can create it. The uid as a string when the account has no name; null without a root prefix.
+            - The roles run what writes the tree as this account (C(become_user)) unless told otherwise.
+          returned: always
+          type: str
+          sample: cpkgsadm
+        account:
+          description: The account that ran the module (what a task without C(become) runs as).
+          returned: always
+          type: str
+          sample: root
+        tree_options:
+          description:
+            - The tree options the module ran with (O(share_root), O(tree_names), O(root_prefix), O(conda_exe)), that is
+              the play's C(module_defaults), so that a role can layer one override on them (C(module_defaults) of a
+              block replace the play's for the group, they do not merge).
+          returned: always
+          type: dict
+          sample:
+            share_root: /nfs/cpkgs
+            tree_names: {Darwin: anaconda3_macOS, Linux: anaconda3_linux}
+            root_prefix: null
+            conda_exe: null
         condarc:
           description: C(.condarc) paths by scope, and the files conda reads that exist, lowest priority first.
           returned: always
@@ -181,11 +222,17 @@ ansible_facts:
             - {name: isis4.3.0, prefix: /nfs/cpkgs/anaconda3_linux/envs/isis4.3.0, frozen: true, writable: false}
             - {name: '', prefix: /home/alice/projects/env, frozen: false, writable: false}
         share:
-          description: The share root's state.
+          description: The share root's state, and its owner (as for RV(ansible_facts.conda.owner)).
           returned: always
           type: dict
           sample:
-            {path: /nfs/cpkgs, exists: true, is_mount: true, mount_point: /nfs/cpkgs, fstype: nfs4, writable: false}
+            path: /nfs/cpkgs
+            exists: true
+            is_mount: true
+            mount_point: /nfs/cpkgs
+            fstype: nfs4
+            writable: false
+            owner: cpkgsadm
 """
 
 import os
@@ -198,7 +245,11 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._facts import (
     parse_bsd_mount,
     parse_mountinfo,
 )
-from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params, tree_argument_spec
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import (
+    paths_from_params,
+    tree_argument_spec,
+    tree_options,
+)
 
 
 def _mounts(module: AnsibleModule, system: str) -> list:
@@ -238,7 +289,11 @@ def main() -> None:
         module.fail_json(msg=str(exc))
     system = paths.system
     collector = FactsCollector(
-        paths, _mounts(module, system), gather_envs=params["gather_envs"], admin=_is_admin(params["user"])
+        paths,
+        _mounts(module, system),
+        gather_envs=params["gather_envs"],
+        admin=_is_admin(params["user"]),
+        options=tree_options(params),
     )
     facts = collector.collect()
     for warning in collector.warnings:

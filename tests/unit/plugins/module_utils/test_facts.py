@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from ansible_collections.cpkgs.conda.plugins.module_utils import _facts
 from ansible_collections.cpkgs.conda.plugins.module_utils._facts import (
     FactsCollector,
+    account_name,
     mount_of,
     parse_bsd_mount,
     parse_mountinfo,
+    path_owner,
 )
 from ansible_collections.cpkgs.conda.plugins.module_utils._tree import CondaPaths
 
@@ -125,7 +129,63 @@ def test_absent_share(tmp_path: Path) -> None:
         "mount_point": None,
         "fstype": None,
         "writable": False,
+        "owner": account_name(tmp_path.stat().st_uid),  # who can create it
     }
+
+
+@pytest.fixture
+def owners(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Fake owners by path (uid 1500 is cpkgsadm, 1600 has no account) and the running account alice."""
+    uids = {}
+    real_stat = os.stat
+
+    def fake_stat(path, *args, **kwargs):
+        result = real_stat(path, *args, **kwargs)
+        uid = uids.get(os.fspath(path))
+        if uid is None:
+            return result
+        return os.stat_result((result.st_mode, result.st_ino, result.st_dev, result.st_nlink, uid, *result[5:]))
+
+    def fake_getpwuid(uid: int) -> SimpleNamespace:
+        names = {1500: "cpkgsadm", 2001: "alice"}
+        if uid not in names:
+            raise KeyError(uid)
+        return SimpleNamespace(pw_name=names[uid])
+
+    monkeypatch.setattr(_facts.os, "stat", fake_stat)
+    monkeypatch.setattr(_facts.os, "geteuid", lambda: 2001)
+    monkeypatch.setattr(_facts.pwd, "getpwuid", fake_getpwuid)
+    return uids
+
+
+def test_owner_of_an_installed_tree_is_the_tree_s(share: Path, tmp_path: Path, owners: dict) -> None:
+    owners[str(share)] = 1500
+    owners[str(share / "anaconda3_linux")] = 1600
+    facts = _collect(share, tmp_path / "home")
+    assert (facts["owner"], facts["share"]["owner"], facts["account"]) == ("1600", "cpkgsadm", "alice")
+
+
+def test_owner_of_a_tree_not_installed_yet_is_its_parent_s(share: Path, tmp_path: Path, owners: dict) -> None:
+    """The macOS tree is missing from a fresh share: whoever owns the share root creates it."""
+    owners[str(share)] = 1500
+    (share / "anaconda3_macOS").rmdir()
+    facts = _collect(share, tmp_path / "home", system="Darwin", machine="arm64")
+    assert facts["installed"] is False
+    assert facts["owner"] == "cpkgsadm"
+    assert path_owner(str(share / "anaconda3_macOS" / "envs" / "x")) == "cpkgsadm"
+
+
+def test_no_root_prefix_no_owner(share: Path, tmp_path: Path) -> None:
+    facts = _collect(share, tmp_path / "home", system="FreeBSD")
+    assert facts["root_prefix"] is None
+    assert facts["owner"] is None
+
+
+def test_facts_report_the_tree_options_they_ran_with(share: Path, tmp_path: Path) -> None:
+    options = {"share_root": str(share), "tree_names": {"Linux": "mf"}, "root_prefix": None, "conda_exe": None}
+    paths = CondaPaths("Linux", "x86_64", str(tmp_path / "home"), share_root=str(share))
+    facts = FactsCollector(paths, [], gather_envs=False, options=options).collect()
+    assert facts["tree_options"] == options
 
 
 def test_envs_from_user_envs_dirs_and_environments_txt(share: Path, tmp_path: Path) -> None:

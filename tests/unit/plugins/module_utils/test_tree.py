@@ -7,13 +7,23 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
+from ansible_collections.cpkgs.conda.plugins.doc_fragments.tree import ModuleDocFragment
 from ansible_collections.cpkgs.conda.plugins.module_utils._tree import (
+    DEFAULT_SHARE_ROOT,
+    DEFAULT_TREE_NAMES,
     CondaPaths,
     conda_subdir,
     conda_version,
     merged_list,
+    paths_from_params,
+    tree_argument_spec,
+    tree_options,
+    tree_options_error,
 )
+
+COLLECTION = Path(__file__).resolve().parents[4]
 
 
 @pytest.mark.parametrize(
@@ -52,6 +62,98 @@ def test_root_prefix_rules(system: str, kwargs: dict, root: str | None) -> None:
 def test_trees_lists_every_os() -> None:
     paths = CondaPaths("Linux", "x86_64", "/home/alice")
     assert paths.trees == {"Darwin": "/nfs/cpkgs/anaconda3_macOS", "Linux": "/nfs/cpkgs/anaconda3_linux"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "linux"),
+    [
+        ({"root_prefix": "/usr/local/cpkgs/anaconda3_linux"}, "/usr/local/cpkgs/anaconda3_linux"),
+        ({"conda_exe": "/opt/miniforge/bin/conda"}, "/opt/miniforge"),
+        ({"share_root": "/srv/cpkgs", "tree_names": {"Linux": "mf"}}, "/srv/cpkgs/mf"),
+    ],
+)
+def test_trees_give_this_os_the_tree_it_uses(kwargs: dict, linux: str) -> None:
+    """A cluster node's hooks point at its local copy; the other OSes keep their trees on the share."""
+    paths = CondaPaths("Linux", "x86_64", "/home/alice", **kwargs)
+    assert paths.trees["Linux"] == linux == paths.root_prefix
+    assert paths.trees["Darwin"] == kwargs.get("share_root", "/nfs/cpkgs") + "/anaconda3_macOS"
+
+
+# The defaults are decided here and documented by the doc fragment: the two must say the same.
+def _fragment_options() -> dict:
+    return yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
+
+
+def test_doc_fragment_documents_every_tree_option() -> None:
+    assert sorted(_fragment_options()) == sorted(tree_argument_spec())
+
+
+@pytest.mark.parametrize("name", sorted(tree_argument_spec()))
+def test_doc_fragment_defaults_and_types_are_tree_py_s(name: str) -> None:
+    spec, doc = tree_argument_spec()[name], _fragment_options()[name]
+    assert doc.get("type") == spec.get("type"), name
+    assert doc.get("default") == spec.get("default"), f"{name}: the doc fragment's default is not _tree.py's"
+
+
+def test_doc_fragment_names_the_module_utils_defaults() -> None:
+    options = _fragment_options()
+    assert options["share_root"]["default"] == DEFAULT_SHARE_ROOT
+    assert options["tree_names"]["default"] == DEFAULT_TREE_NAMES
+
+
+def _takes_tree_options(module: Path) -> bool:
+    """Whether a module documents the tree options (sanity's validate-modules holds docs and argument spec equal)."""
+    text = module.read_text(encoding="utf-8")
+    docs = yaml.safe_load(text.split('DOCUMENTATION = r"""', 1)[1].split('"""', 1)[0])
+    return "cpkgs.conda.tree" in docs.get("extends_documentation_fragment", [])
+
+
+def test_action_group_lists_the_modules_that_take_tree_options() -> None:
+    """module_defaults of group/cpkgs.conda.conda reach every module with tree options, and no other (a module
+    without them would refuse the unknown options)."""
+    runtime = yaml.safe_load((COLLECTION / "meta" / "runtime.yml").read_text(encoding="utf-8"))
+    modules = sorted((COLLECTION / "plugins" / "modules").glob("*.py"))
+    expected = sorted(m.stem for m in modules if m.stem != "__init__" and _takes_tree_options(m))
+    assert expected, "no module takes the tree options"
+    assert sorted(runtime["action_groups"]["conda"]) == expected
+
+
+def _params(**kwargs: object) -> dict:
+    params = {name: spec.get("default") for name, spec in tree_argument_spec().items()}
+    params.update(kwargs)
+    return params
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({}, None),
+        ({"share_root": "nfs/cpkgs"}, "share_root: must be an absolute path, got 'nfs/cpkgs'"),
+        ({"root_prefix": "local/tree"}, "root_prefix: must be an absolute path, got 'local/tree'"),
+        ({"conda_exe": "bin/conda"}, "conda_exe: must be an absolute path, got 'bin/conda'"),
+        ({"tree_names": {"Linux": "a/b"}}, "tree_names: 'Linux' must map to a directory name, got 'a/b'"),
+        ({"tree_names": {"Linux": ".."}}, "tree_names: 'Linux' must map to a directory name, got '..'"),
+        ({"tree_names": ["anaconda3_linux"]}, "tree_names: must be a mapping"),
+    ],
+)
+def test_tree_options_errors_name_the_option_and_value(kwargs: dict, error: str | None) -> None:
+    message = tree_options_error(_params(**kwargs))
+    if error is None:
+        assert message is None
+    else:
+        assert message is not None and message.startswith(error)
+        with pytest.raises(ValueError, match="^" + error.split(":")[0] + ":"):
+            paths_from_params(_params(**kwargs))
+
+
+def test_tree_options_are_the_four_options() -> None:
+    params = _params(root_prefix="/opt/tree", user="alice", gather_envs=False)
+    assert tree_options(params) == {
+        "share_root": DEFAULT_SHARE_ROOT,
+        "tree_names": DEFAULT_TREE_NAMES,
+        "root_prefix": "/opt/tree",
+        "conda_exe": None,
+    }
 
 
 def _record(meta: Path, filename: str, name: str, version: str) -> None:
