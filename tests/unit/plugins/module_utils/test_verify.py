@@ -1,0 +1,327 @@
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The integrity audit on hand-made environments and package records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+import pytest
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import UNFROZEN_ENVIRON, CondaRunner, InputError
+from ansible_collections.cpkgs.conda.plugins.module_utils._verify import (
+    Verifier,
+    audit_env,
+    cache_damage,
+    reinstall_spec,
+    resolve_envs,
+    size_matches,
+)
+
+PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _make_env(tmp_path: Path, *, conda_style_sizes: bool = True) -> tuple[Path, Path]:
+    """An env with one package ``tool-1.0-0``: a plain file, a text file with the prefix written in, a link and a
+    directory, hard-linked from a package cache copy whose ``info/paths.json`` describes the package."""
+    prefix = tmp_path / "envs" / "e1"
+    cache = tmp_path / "pkgs" / "tool-1.0-0"
+    (cache / "info").mkdir(parents=True)
+    (cache / "share").mkdir()
+    (cache / "bin").mkdir()
+    plain = b"data\n" * 10
+    (cache / "share" / "data").write_bytes(plain)
+    in_package = f"#!/bin/sh\necho {PLACEHOLDER}\n".encode()
+    (cache / "bin" / "tool").write_bytes(in_package)
+    (cache / "bin" / "tool-link").symlink_to("tool")
+    (cache / "info" / "paths.json").write_text(
+        json.dumps(
+            {
+                "paths": [
+                    {"_path": "share/data", "path_type": "hardlink", "sha256": _sha(plain), "size_in_bytes": 50},
+                    {
+                        "_path": "bin/tool",
+                        "path_type": "hardlink",
+                        "sha256": _sha(in_package),
+                        "size_in_bytes": len(in_package),
+                        "prefix_placeholder": PLACEHOLDER,
+                        "file_mode": "text",
+                    },
+                    {"_path": "bin/tool-link", "path_type": "softlink"},
+                ]
+            }
+        )
+    )
+    (prefix / "conda-meta").mkdir(parents=True)
+    (prefix / "share").mkdir()
+    (prefix / "bin").mkdir()
+    (prefix / "share" / "data").hardlink_to(cache / "share" / "data")
+    in_prefix = in_package.replace(PLACEHOLDER.encode(), str(prefix).encode())
+    (prefix / "bin" / "tool").write_bytes(in_prefix)
+    (prefix / "bin" / "tool-link").symlink_to("tool")
+    (prefix / "share" / "empty").mkdir()
+    record = {
+        "name": "tool",
+        "version": "1.0",
+        "build": "0",
+        "url": "file:///srv/channel/linux-64/tool-1.0-0.conda",
+        "link": {"source": str(cache), "type": 1},
+        "files": ["share/data", "bin/tool", "bin/tool-link"],
+        "paths_data": {
+            "paths_version": 1,
+            "paths": [
+                {"_path": "share/data", "path_type": "hardlink", "sha256": _sha(plain), "size_in_bytes": 50},
+                {
+                    "_path": "bin/tool",
+                    "path_type": "hardlink",
+                    "sha256": _sha(in_package),
+                    "sha256_in_prefix": _sha(in_prefix),
+                    # conda 26.7.1 keeps the package's size here, rattler the size in the prefix
+                    "size_in_bytes": len(in_package) if conda_style_sizes else len(in_prefix),
+                    "prefix_placeholder": PLACEHOLDER,
+                    "file_mode": "text",
+                },
+                {"_path": "bin/tool-link", "path_type": "softlink"},
+                {"_path": "share/empty", "path_type": "directory"},
+            ],
+        },
+    }
+    (prefix / "conda-meta" / "tool-1.0-0.json").write_text(json.dumps(record))
+    (prefix / "conda-meta" / "history").write_text("")
+    (prefix / "conda-meta" / "frozen").write_text("{}")
+    (prefix / ".condarc").write_text("channels: []\n")
+    (prefix / "share" / "__pycache__").mkdir()
+    (prefix / "share" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"pyc")
+    return prefix, cache
+
+
+@pytest.mark.parametrize("conda_style_sizes", [True, False])
+def test_an_intact_env_is_clean_and_bookkeeping_is_not_unexpected(tmp_path: Path, conda_style_sizes: bool) -> None:
+    prefix, _cache = _make_env(tmp_path, conda_style_sizes=conda_style_sizes)
+    audit = audit_env("e1", str(prefix))
+    assert audit.clean, audit.result()
+    assert audit.unexpected == []
+    assert audit.frozen
+    assert audit.files == 4
+    assert audit.bytes == 50 + (prefix / "bin" / "tool").stat().st_size
+
+
+def _same_size_edit(prefix: Path) -> None:
+    path = prefix / "share" / "data"
+    data = path.read_bytes()
+    path.unlink()  # a new inode: the cache's copy stays intact
+    path.write_bytes(data.upper())
+
+
+def _relink(prefix: Path) -> None:
+    (prefix / "bin" / "tool-link").unlink()
+    (prefix / "bin" / "tool-link").symlink_to("elsewhere")
+
+
+@pytest.mark.parametrize(
+    ("damage", "kind", "path"),
+    [
+        (_same_size_edit, "changed", "share/data"),
+        (lambda p: (p / "bin" / "tool").write_text("#!/bin/sh\n"), "changed", "bin/tool"),  # truncated
+        (
+            lambda p: (p / "bin" / "tool").write_bytes((p / "bin" / "tool").read_bytes().replace(b"echo", b"ECHO")),
+            "changed",
+            "bin/tool",
+        ),  # a prefix file, same size: only sha256_in_prefix shows it
+        (lambda p: (p / "share" / "data").unlink(), "missing", "share/data"),
+        (lambda p: (p / "bin" / "tool-link").unlink(), "missing", "bin/tool-link"),
+        (_relink, "changed", "bin/tool-link"),
+        (lambda p: (p / "share" / "empty").rmdir(), "missing", "share/empty"),
+    ],
+)
+def test_damage_is_reported_by_package(tmp_path: Path, damage, kind: str, path: str) -> None:
+    prefix, _cache = _make_env(tmp_path)
+    damage(prefix)
+    audit = audit_env("e1", str(prefix))
+    assert not audit.clean
+    assert audit.damaged["tool-1.0-0"][kind] == [path]
+    other = "missing" if kind == "changed" else "changed"
+    assert audit.damaged["tool-1.0-0"][other] == []
+
+
+def test_unexpected_files_are_reported_not_nested_envs_or_excluded(tmp_path: Path) -> None:
+    prefix, _cache = _make_env(tmp_path)
+    (prefix / "share" / "notes.txt").write_text("mine")
+    (prefix / "share" / "link-to-dir").symlink_to("/tmp")
+    (prefix / "envs" / "nested" / "conda-meta").mkdir(parents=True)
+    (prefix / "local" / "conda-meta").mkdir(parents=True)  # another env somewhere below
+    (prefix / "local" / "x").write_text("x")
+    (prefix / "site" / "keep").mkdir(parents=True)
+    (prefix / "site" / "keep" / "a").write_text("a")
+    audit = audit_env("e1", str(prefix), exclude=("site/*",))
+    assert audit.clean  # unexpected files are not damage
+    assert audit.unexpected == ["share/link-to-dir", "share/notes.txt"]
+    assert (prefix / "share" / "notes.txt").exists()
+    assert audit_env("e1", str(prefix), unexpected=False).unexpected == []
+
+
+def test_without_checksums_same_size_edits_go_unseen(tmp_path: Path) -> None:
+    prefix, _cache = _make_env(tmp_path)
+    _same_size_edit(prefix)
+    assert audit_env("e1", str(prefix), checksums=False).clean
+    assert audit_env("e1", str(prefix), checksums=False).bytes > 0
+    assert not audit_env("e1", str(prefix)).clean
+    (prefix / "share" / "data").write_text("short")
+    assert audit_env("e1", str(prefix), checksums=False).damaged["tool-1.0-0"]["changed"] == ["share/data"]
+
+
+def test_excluded_recorded_paths_are_not_checked(tmp_path: Path) -> None:
+    prefix, _cache = _make_env(tmp_path)
+    (prefix / "share" / "data").unlink()
+    assert audit_env("e1", str(prefix), exclude=("share/*",)).clean
+
+
+def test_unreadable_records_are_damage(tmp_path: Path) -> None:
+    prefix, _cache = _make_env(tmp_path)
+    (prefix / "conda-meta" / "broken-1-0.json").write_text("{not json")
+    audit = audit_env("e1", str(prefix))
+    assert audit.unreadable == ["conda-meta/broken-1-0.json"]
+    assert not audit.clean
+
+
+@pytest.mark.parametrize(
+    ("entry", "size", "prefix", "ok"),
+    [
+        ({"size_in_bytes": 10}, 10, "/p", True),
+        ({"size_in_bytes": 10}, 9, "/p", False),
+        ({"size_in_bytes": 100, "prefix_placeholder": PLACEHOLDER}, 100 - 2 * 27, "/abcd", True),  # twice, 27 shorter
+        ({"size_in_bytes": 100, "prefix_placeholder": PLACEHOLDER}, 100 - 28, "/abcd", False),
+        ({"size_in_bytes": 100, "prefix_placeholder": PLACEHOLDER}, 100 + 27, "/abcd", False),  # longer: never
+        ({"size_in_bytes": 100, "prefix_placeholder": PLACEHOLDER, "file_mode": "binary"}, 100, "/abcd", True),
+        ({"size_in_bytes": 100, "prefix_placeholder": PLACEHOLDER, "file_mode": "binary"}, 72, "/abcd", False),
+        ({"size_in_bytes": 100, "prefix_placeholder": "/x"}, 100, "/y", True),  # same length
+        ({"size_in_bytes": 100, "prefix_placeholder": "/x"}, 101, "/y", False),
+    ],
+)
+def test_size_rule_for_prefix_files(entry: dict, size: int, prefix: str, ok: bool) -> None:
+    assert size_matches(entry, size, prefix) is ok
+
+
+def test_cache_damage_is_found_when_a_hard_link_was_edited_in_place(tmp_path: Path) -> None:
+    prefix, cache = _make_env(tmp_path)
+    record = json.loads((prefix / "conda-meta" / "tool-1.0-0.json").read_text())
+    assert cache_damage(record) is None
+    with open(prefix / "share" / "data", "r+b") as handle:  # in place: the same inode as the cache's copy
+        handle.truncate(3)
+    assert cache_damage(record) == str(cache)
+    assert cache_damage(dict(record, link={"source": str(tmp_path / "gone")})) is None
+
+
+def test_reinstall_spec_names_the_exact_build() -> None:
+    assert reinstall_spec({"name": "isis", "version": "4.3.0", "build": "py311_0"}) == "isis==4.3.0[build=py311_0]"
+
+
+class FakeRun:
+    """run_command that records calls and, on the reinstall, puts the damaged file back."""
+
+    def __init__(self, fix=None, rc: int = 0, out: str = '{"success": true, "actions": {}}') -> None:
+        self.calls: list[tuple[list, dict]] = []
+        self.fix = fix
+        self.rc = rc
+        self.out = out
+
+    def __call__(self, cmd: list, **kwargs: object) -> tuple[int, str, str]:
+        self.calls.append((cmd, dict(kwargs)))
+        if self.fix:
+            self.fix()
+        return self.rc, self.out, ""
+
+
+def test_repair_reinstalls_just_the_damaged_package_unfrozen_and_clears_a_damaged_cache(tmp_path: Path) -> None:
+    prefix, cache = _make_env(tmp_path)
+    good = (prefix / "share" / "data").read_bytes()
+    with open(prefix / "share" / "data", "r+b") as handle:
+        handle.truncate(3)
+
+    def fix() -> None:
+        (prefix / "share" / "data").unlink()
+        (prefix / "share" / "data").write_bytes(good)
+
+    run = FakeRun(fix)
+    verifier = Verifier(CondaRunner(run, "/t/bin/conda"), repair=True, override_channels=True, offline=True)
+    result = verifier.run("e1", str(prefix))
+    assert result["changed"] and result["clean"]
+    assert result["repaired"] == ["tool-1.0-0"]
+    assert result["cache_cleared"] == [str(cache)]
+    assert not cache.exists()
+    ((cmd, kwargs),) = run.calls
+    assert cmd == [
+        "/t/bin/conda",
+        "install",
+        "--prefix",
+        str(prefix),
+        "--force-reinstall",
+        "--no-deps",
+        "--yes",
+        "--channel",
+        "file:///srv/channel",
+        "--override-channels",
+        "--offline",
+        "tool==1.0[build=0]",
+        "--json",
+    ]
+    assert kwargs["environ_update"] == UNFROZEN_ENVIRON
+    assert result["diff"]["before"] == "tool-1.0-0: changed share/data\n"
+    assert (prefix / "conda-meta" / "frozen").exists()
+
+
+def test_check_mode_reports_the_repair_and_changes_nothing(tmp_path: Path) -> None:
+    prefix, cache = _make_env(tmp_path)
+    (prefix / "share" / "data").unlink()
+    run = FakeRun()
+    result = Verifier(CondaRunner(run, "conda"), repair=True, check_mode=True).run("e1", str(prefix))
+    assert result["changed"] and result["repaired"] == ["tool-1.0-0"] and not result["clean"]
+    assert result["cache_cleared"] == []
+    assert run.calls == [] and cache.exists() and not (prefix / "share" / "data").exists()
+
+
+def test_no_repair_without_damage_or_without_the_option(tmp_path: Path) -> None:
+    prefix, _cache = _make_env(tmp_path)
+    run = FakeRun()
+    assert not Verifier(CondaRunner(run, "conda"), repair=True).run("e1", str(prefix))["changed"]
+    (prefix / "share" / "data").unlink()
+    assert not Verifier(None).run("e1", str(prefix))["changed"]
+    assert run.calls == []
+
+
+def test_a_repair_that_did_not_help_fails_naming_the_package(tmp_path: Path) -> None:
+    prefix, _cache = _make_env(tmp_path)
+    (prefix / "share" / "data").unlink()
+    verifier = Verifier(CondaRunner(FakeRun(), "conda"), repair=True, channels=["site"])
+    with pytest.raises(Exception, match=r"still damaged after the reinstall: tool-1.0-0"):
+        verifier.run("e1", str(prefix))
+
+
+def test_resolve_envs(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    (root / "conda-meta").mkdir(parents=True)
+    for name in ("b", "a"):
+        (root / "envs" / name / "conda-meta").mkdir(parents=True)
+    (root / "envs" / "not-an-env").mkdir()
+    envs_dirs = [str(root / "envs"), str(tmp_path / "nowhere")]
+    assert resolve_envs(None, str(root), envs_dirs) == [
+        ("base", str(root)),
+        ("a", str(root / "envs" / "a")),
+        ("b", str(root / "envs" / "b")),
+    ]
+    assert resolve_envs(["b", "base", str(root / "envs" / "a")], str(root), envs_dirs) == [
+        ("b", str(root / "envs" / "b")),
+        ("base", str(root)),
+        ("a", str(root / "envs" / "a")),
+    ]
+    with pytest.raises(InputError, match=r"^envs\[0\]: no environment named 'zz' in envs_dirs"):
+        resolve_envs(["zz"], str(root), envs_dirs)
+    with pytest.raises(InputError, match=r"^envs\[1\]: '.*/not-an-env' is not a conda environment"):
+        resolve_envs(["a", str(root / "envs" / "not-an-env")], str(root), envs_dirs)
+    with pytest.raises(InputError, match=r"^envs\[0\]: 'a/b' is neither"):
+        resolve_envs(["a/b"], str(root), envs_dirs)
