@@ -112,7 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-V", "--version", action="store_true")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     _solve_command(sub, "create")
-    _solve_command(sub, "install")
+    _solve_command(sub, "install").add_argument(
+        "--force-reinstall",
+        action="store_true",
+        help="unlink and link again the requested packages even when they are installed (conda's --force-reinstall)",
+    )
     _solve_command(sub, "update", ["upgrade"]).add_argument("--all", action="store_true", dest="all")
     remove = sub.add_parser("remove", aliases=["uninstall"])
     _target_args(remove)
@@ -480,6 +484,10 @@ def cmd_install(ctx: Context) -> int:
                 ctx.config, prefix, ctx.channels(), specs, installed, keep=keep, unlock=unlock, cache_dir=cache_dir
             )
         )
+        if ctx.args.force_reinstall:
+            from rattler import MatchSpec
+
+            engine.force_reinstall(plan, [MatchSpec(spec).name.normalized for spec in specs], cache_dir)
     return _finish(ctx, plan, cache_dir, "update", noop_message=not explicit, explicit=bool(explicit))
 
 

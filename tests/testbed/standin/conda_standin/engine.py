@@ -32,6 +32,7 @@ __all__ = [
     "channel_url",
     "current_subdir",
     "fetch_dict",
+    "force_reinstall",
     "installed_records",
     "link_dict",
     "plan_explicit",
@@ -160,6 +161,7 @@ class Plan:
     unlink: list[PrefixRecord] = field(default_factory=list)
     fetch: list[RepoDataRecord] = field(default_factory=list)
     rebuild: bool = False
+    reinstall: list[PrefixRecord] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -199,6 +201,36 @@ def finish_plan(plan: Plan, pkgs_dirs: list[str]) -> Plan:
         plan.unlink = [rec for rec in plan.installed if _identity(rec) not in new]
     plan.fetch = [rec for rec in plan.link if not _in_cache(rec, pkgs_dirs)]
     return plan
+
+
+def force_reinstall(plan: Plan, names: Iterable[str], cache_dir: str) -> Plan:
+    """``install --force-reinstall``: the requested packages that stay installed as they are are unlinked and
+    linked again (conda lists each in UNLINK and in LINK); other packages are left alone."""
+    wanted = set(names)
+    linking = {_identity(rec) for rec in plan.link}
+    final = {_identity(rec): rec for rec in plan.final}
+    for rec in plan.installed:
+        if rec.name.normalized in wanted and _identity(rec) in final and _identity(rec) not in linking:
+            plan.reinstall.append(rec)
+            plan.unlink.append(rec)
+            plan.link.append(final[_identity(rec)])
+    plan.fetch = [rec for rec in plan.link if not _in_cache(rec, [cache_dir])]
+    return plan
+
+
+def _unlink_files(prefix: str, record: PrefixRecord) -> None:
+    """Remove an installed package's files and its ``conda-meta`` record (what a reinstall links again)."""
+    base = Path(prefix)
+    meta = base / "conda-meta" / f"{dist_name(record)}.json"
+    try:
+        paths = json.loads(meta.read_text(encoding="utf-8")).get("paths_data", {}).get("paths", [])
+    except (OSError, ValueError):
+        paths = []
+    for entry in paths:
+        target = base / entry.get("_path", "")
+        if entry.get("path_type") != "directory" and (target.is_symlink() or target.is_file()):
+            target.unlink()
+    meta.unlink(missing_ok=True)
 
 
 def _gateway(cache_dir: str) -> rattler.Gateway:
@@ -429,6 +461,11 @@ async def apply_plan(plan: Plan, cache_dir: str, argv: list[str], kind: str) -> 
         finally:
             _remove_staging(staging)
         return
+    for record in plan.reinstall:
+        _unlink_files(plan.prefix, record)
+    if plan.reinstall:
+        gone = {_identity(rec) for rec in plan.reinstall}
+        plan.installed = [rec for rec in plan.installed if _identity(rec) not in gone]
     await _install(plan.final, str(prefix), plan, cache_dir, alt=None)
     _write_history(str(prefix), plan, argv, kind)
     _fix_meta_modes(str(prefix))
