@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+
 import pytest
 
 from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import UNFROZEN_ENVIRON, CondaRunner, InputError
