@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     render_condarc,
 )
 from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_read import parse_condarc
+from ansible_collections.cpkgs.conda.plugins.module_utils._files import FileError
 
 CONTRACT = Path(__file__).resolve().parents[3] / "testbed" / "contract"
 
@@ -132,7 +136,6 @@ class FakeConda:
                 record.unlink()
             return 0, (CONTRACT / "remove_all.json").read_text(), ""
         raise AssertionError(f"unexpected conda call {cmd}")
-
 
     @staticmethod
     def _create_explicit(prefix: Path, lockfile: Path) -> tuple[int, str, str]:
@@ -592,7 +595,7 @@ def test_runner_names_each_error_of_a_multi_error() -> None:
 
 def _closed_leftover(prefix: Path, complete: bool) -> None:
     """What a build killed after conda started leaves: the closed (0700) directory, conda's files in it."""
-    FakeConda._link(prefix, sample("create.json")["actions"]["LINK"][:1 if not complete else None])
+    FakeConda._link(prefix, sample("create.json")["actions"]["LINK"][: 1 if not complete else None])
     if not complete:
         (prefix / "conda-meta" / "history").unlink()
     prefix.chmod(0o700)
@@ -644,3 +647,81 @@ def test_directory_that_is_not_an_env_is_refused(tree: Path, conda: FakeConda) -
         manager(tree, conda).run(env(specs=["pkga"]))
     assert (prefix / "data.txt").read_text() == "keep me"
     assert conda.calls == []
+
+
+@contextlib.contextmanager
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs (root only), unmounted afterwards."""
+    base = tmp_path / "small"
+    base.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(base)], check=False)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield base
+    finally:
+        subprocess.run(["umount", str(base)], check=True)
+
+
+def _fill(directory: Path) -> None:
+    """Take every free block of the file system ``directory`` is on."""
+    with (directory / "filler").open("wb") as handle, contextlib.suppress(OSError):
+        while True:
+            handle.write(b"\0" * 4096)
+            handle.flush()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_full_disk_after_the_build_names_the_record_and_leaves_no_temporary_file(
+    tmp_path: Path, conda: FakeConda
+) -> None:
+    with small_tmpfs(tmp_path) as disk:
+        tree = disk / "anaconda3_linux"
+        (tree / "envs").mkdir(parents=True)
+        answer = conda._answer
+
+        def build_then_fill(cmd: list[str], sub: list[str]) -> tuple[int, str, str]:
+            result = answer(cmd, sub)
+            _fill(disk)  # conda's build took the last free block
+            return result
+
+        conda._answer = build_then_fill  # type: ignore[method-assign]
+        with pytest.raises(FileError) as caught:
+            manager(tree, conda).run(env(specs=["pkga"]))
+        record = tree / "envs" / "e1" / "conda-meta" / REQUEST_FILE
+        assert str(caught.value) == f"cannot write {record}: No space left on device"
+        assert sorted(p.name for p in record.parent.iterdir() if "cpkgs" in p.name) == []  # no 0-byte leftover
+        assert (tree / "envs" / "e1").stat().st_mode & 0o077 == 0  # still closed: the next run rebuilds it
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_full_disk_names_the_env_condarc_and_leaves_no_temporary_file(tmp_path: Path, conda: FakeConda) -> None:
+    with small_tmpfs(tmp_path) as disk:
+        tree = disk / "anaconda3_linux"
+        (tree / "envs").mkdir(parents=True)
+        manager(tree, conda).run(env(specs=["pkga"]))
+        _fill(disk)
+        with pytest.raises(FileError) as caught:
+            manager(tree, conda).run(env(specs=["pkga"], condarc={"channels": ["conda-forge"]}))
+        path = tree / "envs" / "e1" / ".condarc"
+        assert str(caught.value) == f"cannot write {path}: No space left on device"
+        assert sorted(p.name for p in path.parent.iterdir() if "condarc" in p.name) == []
+
+
+def test_temporary_names_are_unique_per_writer(tree: Path, conda: FakeConda, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two writers of one env never share a temporary file (each rename publishes its own whole file)."""
+    seen: list[str] = []
+    real_rename = os.rename
+
+    def spy(src: str, dst: str) -> None:
+        seen.append(Path(src).name)
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", spy)
+    monkeypatch.setattr(os, "replace", spy)
+    for _ in range(2):
+        manager(tree, conda).run(env(specs=["pkga", f"pkgb{_}"], condarc={"channels": [f"c{_}"]}))
+    temporaries = [name for name in seen if REQUEST_FILE in name or "condarc" in name]
+    assert len(temporaries) == 4
+    assert len(set(temporaries)) == 4, temporaries
+    assert not any(name.endswith((f"{REQUEST_FILE}.tmp", ".condarc.cpkgs-tmp")) for name in temporaries)
