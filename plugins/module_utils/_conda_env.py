@@ -30,6 +30,8 @@ import shutil
 import stat
 from typing import Callable, Dict, List, Optional, Tuple
 
+from ansible_collections.cpkgs.conda.plugins.module_utils._files import FileError, write_file
+
 __all__ = [
     "REQUEST_FILE",
     "UNFROZEN_ENVIRON",
@@ -37,6 +39,7 @@ __all__ = [
     "CondaRunner",
     "EnvManager",
     "EnvSpec",
+    "FileError",
     "InputError",
     "clean_environment",
     "fingerprint",
@@ -330,6 +333,20 @@ def _actions(data: dict) -> dict:
     return {"link": names("LINK"), "unlink": names("UNLINK")}
 
 
+class _NeedsConda(Exception):
+    """Planning offline reached a question only conda can answer."""
+
+
+class _NoConda(CondaRunner):
+    """A runner for offline planning: asking it anything means the env needs conda (and the lock)."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda *a, **k: (1, "", ""), "conda")
+
+    def json(self, args: List[str], environ: Optional[Dict[str, str]] = None, quiet_ok: bool = False) -> dict:
+        raise _NeedsConda(args)
+
+
 class EnvManager:
     """Plans and applies one environment's state against a tree's conda.
 
@@ -379,13 +396,28 @@ class EnvManager:
 
     @staticmethod
     def write_record(prefix: str, request: dict) -> None:
+        """Write the record atomically (a temporary file unique to this writer, renamed); a failure raises
+        :class:`FileError` naming the record and leaves no temporary file."""
         path = os.path.join(prefix, "conda-meta", REQUEST_FILE)
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"request": request, "fingerprint": fingerprint(prefix)}, handle, sort_keys=True)
-        os.replace(tmp, path)
+        data = json.dumps({"request": request, "fingerprint": fingerprint(prefix)}, sort_keys=True)
+        write_file(path, data.encode("utf-8"), new_mode=0o644)
 
     # -- plan and apply --------------------------------------------------------------------------
+    def plan_offline(self, env: EnvSpec) -> Optional[dict]:
+        """The result of ``run(env)`` when the env needs no work and no conda to know it, else None.
+
+        It is ``run`` in check mode with a conda that must not be asked: a no-op run of the module (the
+        record and fingerprint match, the frozen mark and ``.condarc`` are as asked, an absent env is absent)
+        is answered from files, without a conda process and without the tree's lock. Anything else (work
+        to do, or a question only conda can answer) is None: the caller takes the lock and runs the env.
+        """
+        offline = EnvManager(_NoConda(), self.root_prefix, self.envs_dirs, check_mode=True, publish=self.publish)
+        try:
+            result = offline.run(env)
+        except _NeedsConda:
+            return None
+        return None if result["changed"] else result
+
     def run(self, env: EnvSpec) -> dict:
         """Bring one environment to its requested state; returns the module result for it."""
         prefix = self.prefix_of(env)
@@ -610,11 +642,7 @@ class EnvManager:
         result["condarc_changed"] = True
         if self.check_mode:
             return
-        tmp = f"{path}.cpkgs-tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o666 & ~_current_umask())
-        os.replace(tmp, path)
+        write_file(path, text.encode("utf-8"), new_mode=0o666)
 
     def _frozen(self, prefix: str, frozen: bool, result: dict) -> None:
         path = os.path.join(prefix, "conda-meta", FROZEN_FILE)
@@ -625,8 +653,8 @@ class EnvManager:
         if self.check_mode:
             return
         if frozen:
-            with open(path, "w", encoding="utf-8") as handle:
-                json.dump({"message": "Managed by cpkgs.conda: change it through the inventory."}, handle)
+            mark = {"message": "Managed by cpkgs.conda: change it through the inventory."}
+            write_file(path, json.dumps(mark).encode("utf-8"), new_mode=0o644)
         else:
             os.unlink(path)
 

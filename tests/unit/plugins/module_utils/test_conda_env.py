@@ -665,10 +665,9 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
 
 def _fill(directory: Path) -> None:
     """Take every free block of the file system ``directory`` is on."""
-    with (directory / "filler").open("wb") as handle, contextlib.suppress(OSError):
+    with contextlib.suppress(OSError), (directory / "filler").open("wb", buffering=0) as handle:
         while True:
             handle.write(b"\0" * 4096)
-            handle.flush()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
