@@ -135,6 +135,21 @@ cpkgs::realconda() {
     export CPKGS_REAL_CONDA_EXE="$out/tree/bin/conda"
 }
 
+# The NFS rig (tests/testbed/nfsrig): a real NFSv3 share with root_squash over loopback, from the kit in
+# $CPKGS_NFS_RIG_KIT (fuse-nfs's source and a patch). Needs root. Without the kit: nothing (stage nfs skips).
+# cpkgs::nfsrig_start exports CPKGS_NFS_MOUNT (the mount point); cpkgs::nfsrig_stop takes it all down.
+cpkgs::nfsrig_start() {
+    [ -n "${CPKGS_NFS_RIG_KIT:-}" ] || return 0
+    local mount
+    mount="$(bash "$CPKGS_REPO/tests/testbed/nfsrig/start.sh" "$CPKGS_NFS_RIG_KIT")" || return 1
+    export CPKGS_NFS_MOUNT="$mount"
+}
+
+cpkgs::nfsrig_stop() {
+    [ -n "${CPKGS_NFS_RIG_KIT:-}" ] || return 0
+    bash "$CPKGS_REPO/tests/testbed/nfsrig/stop.sh"
+}
+
 # Third-party collections (from the `ansible` wheel) plus this checkout as cpkgs.conda, in one
 # collections path; exported as ANSIBLE_COLLECTIONS_PATH.
 cpkgs::collections() {

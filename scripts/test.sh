@@ -11,6 +11,10 @@
 # real-* stages run the contract test, every integration target and the default Molecule scenario on real
 # conda. Without the kit those stages are skipped, and the summary says so.
 #
+# NFS: with CPKGS_NFS_RIG_KIT naming the NFS rig kit (.ci/run passes ../shared/nfsrig when it exists), stage
+# nfs starts a real NFSv3 share with root_squash (tests/testbed/nfsrig) and runs tests/nfs on it; without the
+# kit it is skipped.
+#
 #   CPKGS_IT_TARGETS="conda_env condarc" ...   # only these integration targets
 #
 # Every stage runs even when an earlier one failed; the exit status is non-zero if any stage failed.
@@ -18,7 +22,7 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_STAGES="lint sanity testbed units integration build compat molecule real-testbed real-integration real-molecule"
+ALL_STAGES="lint sanity testbed units integration build compat molecule real-testbed real-integration real-molecule nfs"
 # The oldest and the newest ansible-core the collection supports (CORE@PYTHON; meta/runtime.yml says the
 # oldest): stage compat runs sanity, units and integration on each. The main venv's ansible-core runs the rest.
 COMPAT_MATRIX="2.16.19@3.11 2.21.5@3.13"
@@ -233,6 +237,30 @@ stage_real-molecule() {
     real_kit_missing && return 0
     cd "$CPKGS_REPO" || return 1
     check cpkgs::timed "real-molecule:default" with_real_installer molecule test -s default
+}
+
+# --- NFS (CPKGS_NFS_RIG_KIT) -------------------------------------------------------------------------
+# A real NFSv3 share with root_squash (tests/testbed/nfsrig), and tests/nfs run on it; the rig is stopped
+# whatever happens (the trap covers an interrupted run too).
+nfs_kit_missing() {
+    [ -n "${CPKGS_NFS_RIG_KIT:-}" ] && return 1
+    echo "skipped: no NFS rig kit (CPKGS_NFS_RIG_KIT is not set)"
+    SKIPPED="no NFS rig kit"
+    return 0
+}
+
+stage_nfs() {
+    nfs_kit_missing && return 0
+    cd "$CPKGS_REPO" || return 1
+    trap 'cpkgs::nfsrig_stop; rm -f "$CPKGS_TIMES" "$CPKGS_SKIPS"' EXIT
+    if cpkgs::nfsrig_start; then
+        check cpkgs::timed "nfs:tests" env CPKGS_NFS_MOUNT="$CPKGS_NFS_MOUNT" \
+            pytest -p no:cacheprovider -q -rs tests/nfs
+    else
+        STAGE_RC=1
+    fi
+    check cpkgs::timed "nfsrig:stop" cpkgs::nfsrig_stop
+    trap 'rm -f "$CPKGS_TIMES" "$CPKGS_SKIPS"' EXIT
 }
 
 # --- main -------------------------------------------------------------------------------------------
