@@ -220,6 +220,8 @@ class TreeLock:
             raise ValueError(
                 f"stale_after: must be at least three heartbeats ({3 * heartbeat:g} s), got {stale_after!r}"
             )
+        if holder is not None and (not holder or "/" in holder or holder.startswith(".")):
+            raise ValueError(f"holder: {holder!r} is not a token returned by a lock taken with a lease")
         if lease is not None and lease <= 0:
             raise ValueError(f"lease: must be more than 0 seconds, got {lease!r}")
         self.root_prefix = os.path.normpath(root_prefix)

@@ -124,6 +124,24 @@ options:
     description: The umask conda runs with, so a shared environment is readable by everyone.
     type: raw
     default: '0022'
+  lock_timeout:
+    description:
+      - Seconds to wait for the tree's lock while another writer (another admin's run, a timer, another host)
+        holds it; then the task fails naming the holder (host, pid, since when, what it does).
+      - The lock is C(ROOT/.cpkgs-lock/lock) in the tree (see M(cpkgs.conda.tree_lock)). It is taken only when an
+        environment needs work, never in check mode and never by a run that has nothing to do. Every environment
+        that needs work is planned again under the lock, so one that another writer built meanwhile is found done,
+        not built twice.
+      - V(0) tries once and fails at once when the tree is locked.
+    type: int
+    default: 600
+  lock_holder:
+    description:
+      - The O(cpkgs.conda.tree_lock#module:holder) token of a lock that a play holds with
+        M(cpkgs.conda.tree_lock) (O(cpkgs.conda.tree_lock#module:state=acquired)). The module then works under that
+        lock instead of taking its own, renews its lease while conda runs, and leaves it held.
+      - The task fails if the tree's lock is not held by this token (its lease ended and another writer broke it).
+    type: str
 notes:
   - The tree's C(.condarc) channels are used unless O(override_channels=true).
   - The record C(conda-meta/cpkgs_conda_request) holds JSON but has no C(.json) suffix, so conda never reads it as a
@@ -133,7 +151,11 @@ notes:
     does in a conda that knows CEP 22, while older conda, which has neither, ignores it. The mark is never moved, so
     other conda processes keep seeing the environment frozen. A C(.condarc) that makes C(protect_frozen_envs)
     C(#!final) overrides the variable, and conda then refuses (C(EnvironmentIsFrozenError) in the task's message).
+  - Writers of one tree are serialized by the tree's lock, which works on NFS across hosts (C(link) of a unique
+    file, not C(fcntl)); a dead holder (a process gone on this host, a reboot, or on another host a heartbeat older
+    than ten minutes) is broken. See M(cpkgs.conda.tree_lock).
 seealso:
+  - module: cpkgs.conda.tree_lock
   - module: cpkgs.conda.conda_facts
   - module: cpkgs.conda.condarc
 """
@@ -216,9 +238,18 @@ conda_calls:
   returned: always
   type: int
   sample: 0
+lock:
+  description:
+    - The tree's lock, when the task took it (some environment needed work) or worked under O(lock_holder).
+    - C(path) is the lock; C(waited) the seconds spent waiting for another writer; C(broken) describes the dead holders
+      whose locks were broken.
+  returned: when the tree's lock was used
+  type: dict
+  sample: {path: /nfs/cpkgs/anaconda3_linux/.cpkgs-lock/lock, waited: 12.4, broken: []}
 """
 
 import os
+from typing import List, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -227,9 +258,11 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     CondaRunner,
     EnvManager,
     EnvSpec,
+    FileError,
     InputError,
     clean_environment,
 )
+from ansible_collections.cpkgs.conda.plugins.module_utils._lock import LockError, TreeLock
 from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params, tree_argument_spec
 
 _ENV_KEYS = (
@@ -281,6 +314,71 @@ def _env_specs(params: dict) -> list:
     return specs
 
 
+def _fail(module: AnsibleModule, env: EnvSpec, exc: Exception, info: dict) -> None:
+    target = env.prefix or env.name
+    where = f"{env.where} ({target})" if env.where else str(target)
+    if isinstance(exc, CondaError):
+        module.fail_json(msg=f"{where}: {exc.message}", cmd=exc.cmd, rc=exc.rc, conda_error=exc.details, **info)
+    if isinstance(exc, FileError):
+        module.fail_json(msg=f"{where}: {exc.message}", **info)
+    module.fail_json(msg=str(exc), **info)
+
+
+def _lock(module: AnsibleModule, root_prefix: str, todo: list) -> TreeLock:
+    """Take the tree's lock (or adopt the one of lock_holder) for the envs that need work."""
+    what = "conda_env: " + ", ".join(str(env.name or env.prefix) for env in todo)
+    try:
+        lock = TreeLock(
+            root_prefix, timeout=module.params["lock_timeout"], what=what, holder=module.params["lock_holder"]
+        )
+        lock.acquire()
+    except ValueError as exc:
+        module.fail_json(msg=f"lock_{exc}", conda_calls=0)
+    except LockError as exc:
+        module.fail_json(msg=exc.message, holder=exc.holder, conda_calls=0)
+    for broken in lock.broken:
+        module.warn(f"broke the lock of tree {root_prefix}, left by {broken}")
+    return lock
+
+
+def _apply(
+    module: AnsibleModule, manager: EnvManager, runner: CondaRunner, envs: list, root_prefix: str
+) -> Tuple[list, dict]:
+    """Plan every env from files without the lock; take it only when some env needs work, and run those
+    envs again under it (another writer may have done their work meanwhile). Check mode takes no lock."""
+    results: list = []
+    extra: dict = {}
+    planned: List[Optional[dict]] = []
+    for env in envs:
+        try:
+            planned.append(None if module.check_mode else manager.plan_offline(env))
+        except (InputError, FileError) as exc:
+            _fail(module, env, exc, dict(envs=results, conda_calls=len(runner.calls)))
+    todo = [env for index, env in enumerate(envs) if planned[index] is None]
+    lock = _lock(module, root_prefix, todo) if todo and not module.check_mode else None
+    try:
+        if lock is not None:
+            extra["lock"] = {"path": lock.path, "waited": round(lock.waited, 1), "broken": lock.broken}
+        for index, env in enumerate(envs):
+            plan = planned[index]
+            if plan is not None:
+                results.append(plan)
+                continue
+            try:
+                results.append(manager.run(env))
+            except (InputError, CondaError, FileError) as exc:
+                _fail(module, env, exc, dict(extra, envs=results, conda_calls=len(runner.calls)))
+    finally:
+        if lock is not None:
+            lock.release()
+    if lock is not None and lock.lost:
+        module.warn(
+            f"the lock of tree {root_prefix} was broken by another writer while this task held it "
+            "(no heartbeat for longer than its stale_after: was the host suspended?)"
+        )
+    return results, extra
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -300,6 +398,8 @@ def main() -> None:
             publish={"type": "bool", "default": True},
             envs={"type": "list", "elements": "dict"},
             umask={"type": "raw", "default": "0022"},
+            lock_timeout={"type": "int", "default": 600},
+            lock_holder={"type": "str"},
         ),
         mutually_exclusive=[("name", "prefix", "envs"), ("specs", "file", "lockfile", "envs")],
         required_one_of=[("name", "prefix", "envs")],
@@ -307,6 +407,8 @@ def main() -> None:
     )
     params = module.params
     try:
+        if params["lock_timeout"] < 0:
+            raise InputError(f"lock_timeout: must be 0 or more seconds, got {params['lock_timeout']}")
         envs = _env_specs(params)
         os.umask(_umask(params["umask"]))
         paths = paths_from_params(params)
@@ -327,27 +429,12 @@ def main() -> None:
     manager = EnvManager(
         runner, paths.root_prefix or "", paths.envs_dirs(), check_mode=module.check_mode, publish=params["publish"]
     )
-    results = []
-    for env in envs:
-        try:
-            results.append(manager.run(env))
-        except InputError as exc:
-            module.fail_json(msg=str(exc), envs=results, conda_calls=len(runner.calls))
-        except CondaError as exc:
-            target = env.prefix or env.name
-            module.fail_json(
-                msg=f"{env.where} ({target}): {exc.message}" if env.where else f"{target}: {exc.message}",
-                cmd=exc.cmd,
-                rc=exc.rc,
-                conda_error=exc.details,
-                envs=results,
-                conda_calls=len(runner.calls),
-            )
+    results, extra = _apply(module, manager, runner, envs, paths.root_prefix or "")
     changed = any(result["changed"] for result in results)
     if params["envs"]:
         diffs = [result.pop("diff") for result in results if result["changed"]]
-        module.exit_json(changed=changed, envs=results, diff=diffs, conda_calls=len(runner.calls))
-    module.exit_json(conda_calls=len(runner.calls), **results[0])
+        module.exit_json(changed=changed, envs=results, diff=diffs, conda_calls=len(runner.calls), **extra)
+    module.exit_json(conda_calls=len(runner.calls), **extra, **results[0])
 
 
 if __name__ == "__main__":
