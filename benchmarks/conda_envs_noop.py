@@ -45,8 +45,9 @@ def write_play(path: Path, tree: Path, count: int, per_task: bool) -> None:
         play = {
             "hosts": "localhost",
             "gather_facts": False,
+            # the tree, for every module of the collection (the role passes no tree option)
+            "module_defaults": {"group/cpkgs.conda.conda": {"root_prefix": str(tree)}},
             "vars": {
-                "conda_envs_root_prefix": str(tree),
                 "conda_envs_channels": [CHANNEL],
                 "conda_envs_offline": True,
                 "conda_envs_list": envs,

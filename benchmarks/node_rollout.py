@@ -59,6 +59,8 @@ PODMAN = os.environ.get("MOLECULE_PODMAN_EXECUTABLE") or "podman"
 
 PREFIX = "/usr/local/cpkgs/anaconda3_linux"
 SHARE = "/nfs/cpkgs"
+# The tree options for every module of the collection, as site.yml sets them (module_defaults of the action group).
+TREE_OPTIONS = {"group/cpkgs.conda.conda": {"share_root": SHARE}}
 NAME = "cpkgs-bench-rollout"
 VOLUME = f"{NAME}-share"
 BUILDER = f"{NAME}-builder"
@@ -149,25 +151,19 @@ def build_golden(work: Path, extra_mb: int) -> int:
     podman("cp", str(CHANNEL), f"{BUILDER}:/srv/channel/")
     sha256 = (INSTALLER.parent / (INSTALLER.name + ".sha256")).read_text().split()[0]
     common = {
-        "conda_tree_share_root": SHARE,
         "conda_tree_installers": {"Linux-x86_64": {"file": str(INSTALLER), "sha256": sha256}},
         "conda_envs_channels": ["file:///srv/channel/cpkgs-testbed"],
         "conda_envs_offline": True,
-        "conda_node_publish_owner": "",
+        "conda_node_prefix": PREFIX,
     }
 
     def tasks(envs: list[dict], version: str) -> list[dict]:
-        """site.yml's golden play, publishing to golden/VERSION."""
-        build = {"conda_tree_prefix": PREFIX, "conda_tree_require_mount": False, "conda_tree_owner": ""}
-        releases = {"conda_envs_root_prefix": PREFIX, "conda_envs_list": envs, "conda_envs_owner": ""}
-        publish = {"name": "cpkgs.conda.conda_node", "tasks_from": "publish"}
+        """site.yml's golden play (conda_node's build entry point), publishing to golden/VERSION."""
+        golden_vars = {"conda_node_golden": golden(version)}
         return [
-            {"name": "Build the common tree at the nodes' local path",
-             "ansible.builtin.include_role": {"name": "cpkgs.conda.conda_tree"}, "vars": build},
-            {"name": "Its release environments",
-             "ansible.builtin.include_role": {"name": "cpkgs.conda.conda_envs"}, "vars": releases},
-            {"name": "Publish it as the golden copy",
-             "ansible.builtin.include_role": publish, "vars": {"conda_node_golden": golden(version)}},
+            {"name": "Build the common tree at the nodes' local path and publish it as the golden copy",
+             "ansible.builtin.include_role": {"name": "cpkgs.conda.conda_node", "tasks_from": "build"},
+             "vars": {**golden_vars, "conda_node_envs_list": envs}},
         ]
 
     inv = inventory(work / "builder.json", {"builders": [BUILDER]})
@@ -175,13 +171,16 @@ def build_golden(work: Path, extra_mb: int) -> int:
         play_tasks = tasks(envs, version)
         if version == "v2" and extra_mb:
             payload = f"{PREFIX}/envs/{ADDED['name']}/share/bench-payload.bin"
-            play_tasks.insert(2, {
-                "name": "A payload the size of a real package's in the added env",
-                "ansible.builtin.shell": f"head -c {extra_mb}M /dev/urandom > {payload}",
-                "args": {"creates": payload},
-            })
+            play_tasks += [
+                {"name": "A payload the size of a real package's in the added env",
+                 "ansible.builtin.shell": f"head -c {extra_mb}M /dev/urandom > {payload}",
+                 "args": {"creates": payload}},
+                {"name": "Publish the golden copy with it",
+                 "ansible.builtin.include_role": {"name": "cpkgs.conda.conda_node", "tasks_from": "publish"},
+                 "vars": {"conda_node_golden": golden(version)}},
+            ]
         play = [{"name": f"Golden copy {version}", "hosts": "builders", "gather_facts": True,
-                 "gather_subset": ["min"], "vars": common, "tasks": play_tasks}]
+                 "gather_subset": ["min"], "module_defaults": TREE_OPTIONS, "vars": common, "tasks": play_tasks}]
         playbook(inv, play, work, f"golden-{version}")
     manifest = json.loads(podman("exec", BUILDER, "cat", golden("v2") + ".manifest.json").stdout)
     prefix = f"envs/{ADDED['name']}/"
@@ -195,7 +194,8 @@ def node_run(inv: Path, nodes: list[str], version: str, work: Path) -> dict:
         "hosts": "nodes",
         "gather_facts": True,
         "gather_subset": ["min"],
-        "vars": {"conda_node_golden": golden(version), "conda_tree_share_root": SHARE},
+        "module_defaults": TREE_OPTIONS,
+        "vars": {"conda_node_golden": golden(version), "conda_node_prefix": PREFIX},
         "roles": [{"role": "cpkgs.conda.conda_node"}],
     }]
     wall, report = playbook(inv, play, work, f"nodes-{len(nodes)}-{version}", forks=max(len(nodes), 1))

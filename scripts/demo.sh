@@ -24,7 +24,8 @@ mkdir -p "$SHARE" "$DEMO/cache"
 cat >"$DEMO/paths.yml" <<YAML
 ---
 # Written by scripts/demo.sh: the paths of this checkout.
-conda_tree_share_root: "$SHARE"
+cpkgs_conda_tree_options:
+  share_root: "$SHARE"
 conda_tree_cache_dir: "$DEMO/cache"
 conda_tree_installers:
   Linux-x86_64:
