@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -104,8 +105,9 @@ def test_doc_fragment_names_the_module_utils_defaults() -> None:
 def _takes_tree_options(module: Path) -> bool:
     """Whether a module documents the tree options (sanity's validate-modules holds docs and argument spec equal)."""
     text = module.read_text(encoding="utf-8")
-    docs = yaml.safe_load(text.split('DOCUMENTATION = r"""', 1)[1].split('"""', 1)[0])
-    return "cpkgs.conda.tree" in docs.get("extends_documentation_fragment", [])
+    fragments = re.search(r"^extends_documentation_fragment:\n((?:\s+- .*\n)+)", text, re.MULTILINE)
+    items = [line.strip()[2:].strip() for line in fragments.group(1).splitlines()] if fragments else []
+    return "cpkgs.conda.tree" in items
 
 
 def test_action_group_lists_the_modules_that_take_tree_options() -> None:
