@@ -17,7 +17,7 @@ description:
     and checked by the link count, never with C(fcntl)/C(flock). The directory C(ROOT/.cpkgs-lock) is not under
     C(envs) or C(conda-meta), so conda never sees it; it is removed when the last writer leaves it.
   - O(state=acquired) waits up to O(timeout) seconds for another writer, then fails naming it. The module's process
-    ends while the lock stays held, so there is no heartbeat: the lock is a lease of O(lease) seconds from when it
+    ends while the lock stays held, so there is no heartbeat; the lock is a lease of O(lease) seconds from when it
     was taken (or renewed), after which other writers may break it. Pass the returned RV(holder) to
     O(state=released), or to M(cpkgs.conda.conda_env)'s O(cpkgs.conda.conda_env#module:lock_holder), which renews
     the lease while it works.
@@ -67,7 +67,7 @@ options:
     type: int
     default: 600
   purpose:
-    description: What the holder does, shown to the writers that wait for it (C(conda_tree: installer)).
+    description: What the holder does, shown to the writers that wait for it, for example C(conda_tree installer).
     type: str
     default: tree_lock
 notes:
