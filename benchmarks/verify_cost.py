@@ -65,7 +65,7 @@ def make_env(prefix: Path, count: int, size: int) -> None:
 
 def median_time(func, repeat: int = 3) -> float:
     samples = []
-    for _ in range(repeat):
+    for _sample in range(repeat):
         started = time.perf_counter()
         func()
         samples.append(time.perf_counter() - started)
@@ -103,7 +103,7 @@ def report(label: str, figures: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--file-size", type=int, default=4096)
     parser.add_argument("--big-files", type=int, default=8)
