@@ -15,6 +15,7 @@ Everything is plain data so the builder can hash it: changing a recipe changes t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 #: conda's standard prefix placeholder (conda-build default), replaced at install time.
@@ -107,9 +108,16 @@ def _cspice_for(isis_version: str) -> str:
     return "66" if isis_version.startswith("3.") else "67"
 
 
+#: What the release packages' activation scripts do, as ISIS's own package does: ISISROOT is the environment,
+#: ISISDATA its data area; the deactivate scripts unset both. conda sources ``*.sh`` in POSIX shells and
+#: ``*.csh`` in csh/tcsh (``etc/conda/activate.d``, sorted; ``deactivate.d``, reverse order).
+ISIS_ACTIVATE_SH = 'export ISISROOT="${CONDA_PREFIX}"\nexport ISISDATA="${CONDA_PREFIX}/share/isis-data"\n'
+ISIS_ACTIVATE_CSH = 'setenv ISISROOT "${CONDA_PREFIX}"\nsetenv ISISDATA "${CONDA_PREFIX}/share/isis-data"\n'
+ISIS_DEACTIVATE_SH = "unset ISISROOT\nunset ISISDATA\n"
+ISIS_DEACTIVATE_CSH = "unsetenv ISISROOT\nunsetenv ISISDATA\n"
+
+
 def _isis_recipe(version: str, subdir: str, timestamp: int) -> Recipe:
-    activate = 'export ISISROOT="${CONDA_PREFIX}"\n'
-    deactivate = "unset ISISROOT\n"
     return Recipe(
         name="isis",
         version=version,
@@ -120,8 +128,10 @@ def _isis_recipe(version: str, subdir: str, timestamp: int) -> Recipe:
         files=(
             PkgFile("bin/isis-version", prefix_script("isis-version", f"isis {version}"), True, True),
             PkgFile("share/isis/VERSION", f"{version}\n"),
-            PkgFile("etc/conda/activate.d/isis-activate.sh", activate),
-            PkgFile("etc/conda/deactivate.d/isis-deactivate.sh", deactivate),
+            PkgFile("etc/conda/activate.d/isis-activate.sh", ISIS_ACTIVATE_SH),
+            PkgFile("etc/conda/activate.d/isis-activate.csh", ISIS_ACTIVATE_CSH),
+            PkgFile("etc/conda/deactivate.d/isis-deactivate.sh", ISIS_DEACTIVATE_SH),
+            PkgFile("etc/conda/deactivate.d/isis-deactivate.csh", ISIS_DEACTIVATE_CSH),
         ),
     )
 
@@ -136,6 +146,8 @@ def _cspice_recipe(major: str, subdir: str, timestamp: int) -> Recipe:
         files=(
             PkgFile("bin/libcspice-info", prefix_script("libcspice-info", f"libcspice {major}"), True, True),
             PkgFile("share/libcspice/VERSION", f"{major}\n"),
+            # A package's own activation variables (conda reads etc/conda/env_vars.d/*.json at activation).
+            PkgFile("etc/conda/env_vars.d/libcspice.json", json.dumps({"CSPICE_MAJOR": major}) + "\n"),
         ),
     )
 

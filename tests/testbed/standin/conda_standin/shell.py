@@ -15,12 +15,16 @@ to eval, with the semantics of real conda 26.7.1's ``conda.activate`` (``_Activa
 
 Names resolve through ``conda_standin.config`` (``envs_dirs``, ``base``/``root`` = the root prefix); a path
 must hold ``conda-meta/``. Errors go to stderr with rc 1 (2 for usage) and print nothing to eval.
-``etc/conda/activate.d`` and ``deactivate.d`` scripts are sourced like conda does; environment variables from
-``conda env config vars`` (``conda-meta/state``) are not supported.
+``etc/conda/activate.d`` and ``deactivate.d`` scripts are sourced like conda does, and the environment's own
+variables are set as conda sets them (``etc/conda/env_vars.d/*`` then ``env_vars`` of ``conda-meta/state``,
+``PATH`` reserved, ``***unset***`` not set, names upper-cased; a clobbered variable saved as
+``__CONDA_SHLVL_<old shlvl>_<NAME>`` and restored at deactivation). Writing ``conda-meta/state``
+(``conda env config vars``) is not implemented.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -35,6 +39,7 @@ __all__ = ["CSH", "POSIX", "Activator", "main"]
 
 RESERVED_ENV_NAMES = ("base", "root")
 DEFAULT_ENV_PROMPT = "({default_env}) "
+UNSET_VAR = "***unset***"  # conda's CONDA_ENV_VARS_UNSET_VAR
 _HELP = """usage: conda shell.SHELL {hook,activate,deactivate,reactivate} [--stack|--no-stack] [ENV]
 
 Print the shell code that the conda shell function (conda.sh / conda.csh) evaluates.
@@ -323,6 +328,22 @@ class Activator:
             return []
         return found[::-1] if kind == "deactivate" else found
 
+    def env_vars(self, prefix: str) -> dict[str, str]:
+        """The environment's own variables (``_Activator._get_environment_env_vars``), names upper-cased."""
+        merged: dict[str, object] = {}
+        folder = Path(prefix) / "etc" / "conda" / "env_vars.d"
+        try:
+            files = sorted(str(p) for p in folder.iterdir())
+        except OSError:
+            files = []
+        for path in files:
+            merged.update(json.loads(Path(path).read_text(encoding="utf-8")))
+        state = Path(prefix) / "conda-meta" / "state"
+        if state.exists():
+            merged.update(json.loads(state.read_text(encoding="utf-8")).get("env_vars", {}))
+        merged.pop("PATH", None)
+        return {str(key).upper(): str(value) for key, value in merged.items()}
+
     # ----- operations ---------------------------------------------------------------------------------------
     def locate(self, name_or_prefix: str) -> str:
         """The prefix to activate (conda's rules: a path needs ``conda-meta/``; names go through envs_dirs)."""
@@ -355,12 +376,16 @@ class Activator:
         else:
             new_path = self._replace_prefix_in_path(old_prefix, prefix)
             commands.deactivate_scripts = self._scripts(old_prefix, "deactivate") if old_prefix else []
+        env_vars = {k: v for k, v in self.env_vars(prefix).items() if v != UNSET_VAR}
+        for name in [name for name in env_vars if name in self.environ]:
+            env_vars[f"__CONDA_SHLVL_{old_shlvl}_{name}"] = self.environ[name]
         commands.export_vars = {
             "PATH": os.pathsep.join(new_path),
             "CONDA_PREFIX": prefix,
             "CONDA_SHLVL": str(old_shlvl + 1),
             "CONDA_DEFAULT_ENV": default_env,
             "CONDA_PROMPT_MODIFIER": modifier,
+            **env_vars,
         }
         if old_shlvl > 0:
             commands.export_vars[f"CONDA_PREFIX_{old_shlvl}"] = old_prefix or ""
@@ -402,6 +427,12 @@ class Activator:
                 **self.exe_vars(),
             }
             commands.activate_scripts = self._scripts(new_prefix, "activate")
+        for name in self.env_vars(old_prefix):
+            saved = self.environ.get(f"__CONDA_SHLVL_{new_shlvl}_{name}")
+            if saved:
+                commands.export_vars[name] = saved
+            else:
+                commands.unset_vars.append(name)
         self._update_prompt(commands, modifier)
         return commands
 

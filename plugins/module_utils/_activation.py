@@ -1,0 +1,654 @@
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The logic of ``cpkgs.conda.conda_activation``: load a conda environment without starting conda.
+
+``conda activate ENV`` starts conda's Python (about half a second and over a thousand file-system calls on a
+network share) to print a few ``export`` lines. What it prints depends only on the environment and a few
+settings, so it can be generated once, from the environment itself, into files that need no conda:
+
+* an **Lmod** modulefile (Lua) and an **Environment Modules** modulefile (Tcl), ``NAME/VERSION``;
+* a **plain shell entry** ``PREFIX/etc/cpkgs/activate.sh`` (bash, zsh, sh) and ``activate.csh`` (tcsh, csh),
+  each with a ``deactivate`` that restores what it changed;
+* a **Jupyter kernelspec** (``kernel.json``) whose ``env`` is the activation's, for environments with a python.
+
+What ``conda activate`` does, as conda 26.7.1's ``conda.activate._Activator`` computes it for a non-stacked
+activation while no environment is active (``CONDA_SHLVL`` 0 or unset):
+
+* ``PATH``: the environment's bin directories (``_get_path_dirs``: ``PREFIX/bin`` on Linux and macOS) first,
+  then ``ROOT/condabin`` unless a PATH entry already ends in ``condabin`` (``_add_prefix_to_path``);
+* ``CONDA_PREFIX``, ``CONDA_SHLVL=1``, ``CONDA_DEFAULT_ENV`` (``base``, the name inside an ``envs``
+  directory, else the path), ``CONDA_PROMPT_MODIFIER`` (``env_prompt`` formatted; empty without ``changeps1``);
+* the environment's own variables: ``etc/conda/env_vars.d/*`` (JSON objects, in path order) overridden by
+  ``env_vars`` of ``conda-meta/state`` (``conda env config vars``); ``PATH`` is reserved and dropped, a value of
+  ``***unset***`` is not set; names upper-cased (``envvars_force_uppercase``, on by default);
+* the ``etc/conda/activate.d`` scripts (``*.sh`` for POSIX shells, ``*.csh`` for csh), sorted, after the
+  exports; at deactivation the ``deactivate.d`` scripts in reverse order.
+
+Standard library only; Python 3.9 or later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+from typing import Callable, Dict, List, Optional, Tuple
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._files import FileError, read_file, write_file
+
+__all__ = [
+    "DEFAULT_ENV_PROMPT",
+    "FORMATS",
+    "KERNELS_DIR",
+    "ActivationError",
+    "EnvActivation",
+    "Output",
+    "default_env",
+    "kernel_name_for",
+    "plan_outputs",
+    "read_activation",
+    "split_module_name",
+]
+
+DEFAULT_ENV_PROMPT = "({default_env}) "
+UNSET_VALUE = "***unset***"  # conda's CONDA_ENV_VARS_UNSET_VAR
+RESERVED_ENV_VARS = ("PATH",)  # conda's RESERVED_ENV_VARS
+CONDA_VARS = ("CONDA_PREFIX", "CONDA_SHLVL", "CONDA_DEFAULT_ENV", "CONDA_PROMPT_MODIFIER")
+STATE_FILE = os.path.join("conda-meta", "state")
+ENV_VARS_DIR = os.path.join("etc", "conda", "env_vars.d")
+ENTRY_DIR = os.path.join("etc", "cpkgs")
+FORMATS = ("lmod", "tcl", "sh", "csh", "kernel")
+KERNELS_DIR = "/usr/local/share/jupyter/kernels"
+FAMILY = "conda_env"
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+MARKER = "cpkgs.conda (conda_activation)"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SEGMENT = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._+-]*$")
+_VERSIONED = re.compile(r"^(?P<name>.*?[A-Za-z_])[-_]?(?P<version>[0-9][A-Za-z0-9.+_-]*)$")
+_KERNEL_BAD = re.compile(r"[^a-z0-9._-]")
+
+RunCommand = Callable[..., Tuple[int, str, str]]
+
+
+class ActivationError(ValueError):
+    """Bad input or an environment conda could not activate either; the message names what and where."""
+
+
+# --------------------------------------------------------------------------------------------- the environment
+def default_env(prefix: str, root_prefix: Optional[str]) -> str:
+    """``CONDA_DEFAULT_ENV`` for ``prefix`` (``_Activator._default_env``)."""
+    if root_prefix and os.path.normpath(prefix) == os.path.normpath(root_prefix):
+        return "base"
+    parent = os.path.dirname(os.path.normpath(prefix))
+    return os.path.basename(os.path.normpath(prefix)) if os.path.basename(parent) == "envs" else prefix
+
+
+def _load_json(path: str) -> object:
+    try:
+        data = read_file(path)
+    except FileError as exc:
+        raise ActivationError(exc.message) from None
+    if data is None:
+        return None
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ActivationError(f"{path}: not JSON ({exc}); conda activate would fail on it too") from None
+
+
+def _listdir(path: str) -> List[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
+
+
+def environment_vars(prefix: str, force_uppercase: bool = True) -> Tuple[Dict[str, str], List[str]]:
+    """The environment's own variables as conda sets them, and warnings (``_get_environment_env_vars``).
+
+    Package files ``etc/conda/env_vars.d/*`` first (sorted by path), then ``env_vars`` of
+    ``conda-meta/state`` on top. Reserved names (``PATH``) and ``***unset***`` values are dropped.
+    """
+    merged: Dict[str, object] = {}
+    warnings: List[str] = []
+    folder = os.path.join(prefix, ENV_VARS_DIR)
+    for entry in _listdir(folder):
+        path = os.path.join(folder, entry)
+        data = _load_json(path)
+        if not isinstance(data, dict):
+            raise ActivationError(f"{path}: must hold a JSON object of variables, got {type(data).__name__}")
+        merged.update(data)
+    state = _load_json(os.path.join(prefix, STATE_FILE))
+    if state is not None:
+        if not isinstance(state, dict) or not isinstance(state.get("env_vars", {}), dict):
+            raise ActivationError(f"{os.path.join(prefix, STATE_FILE)}: env_vars must be a JSON object")
+        merged.update(state.get("env_vars", {}))
+    result: Dict[str, str] = {}
+    for name, value in merged.items():
+        if name in RESERVED_ENV_VARS:
+            warnings.append(f"{prefix}: variable {name} is reserved; conda ignores it, so does this module")
+            continue
+        if value == UNSET_VALUE:
+            continue
+        key = name.upper() if force_uppercase else name
+        if key in CONDA_VARS:
+            warnings.append(f"{prefix}: variable {key} would clash with conda's own; left out")
+            continue
+        if not _NAME.match(key):
+            raise ActivationError(f"{prefix}: environment variable name {name!r} is not a valid shell name")
+        result[key] = value if isinstance(value, str) else json.dumps(value) if value is None else str(value)
+    return result, warnings
+
+
+def _scripts(prefix: str, kind: str, extension: str) -> List[str]:
+    folder = os.path.join(prefix, "etc", "conda", f"{kind}.d")
+    found = sorted(os.path.join(folder, name) for name in _listdir(folder) if name.endswith(extension))
+    return found[::-1] if kind == "deactivate" else found
+
+
+class EnvActivation:
+    """What ``conda activate PREFIX`` does, read from the environment (no conda started)."""
+
+    def __init__(
+        self,
+        prefix: str,
+        root_prefix: Optional[str],
+        *,
+        env_prompt: str = DEFAULT_ENV_PROMPT,
+        changeps1: bool = True,
+        force_uppercase: bool = True,
+        condabin: bool = True,
+    ) -> None:
+        self.prefix = os.path.normpath(prefix)
+        self.root_prefix = os.path.normpath(root_prefix) if root_prefix else None
+        self.default_env = default_env(self.prefix, self.root_prefix)
+        if changeps1:
+            try:
+                self.prompt_modifier = env_prompt.format(
+                    default_env=self.default_env,
+                    stacked_env=self.default_env,
+                    prefix=self.prefix,
+                    name=os.path.basename(self.prefix),
+                )
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ActivationError(f"env_prompt: {env_prompt!r} cannot be formatted ({exc})") from None
+        else:
+            self.prompt_modifier = ""
+        self.path_dirs = [os.path.join(self.prefix, "bin")]  # _get_path_dirs on Linux and macOS
+        self.condabin = os.path.join(self.root_prefix, "condabin") if (condabin and self.root_prefix) else None
+        self.env_vars, self.warnings = environment_vars(self.prefix, force_uppercase)
+        self.activate_scripts = {ext: _scripts(self.prefix, "activate", ext) for ext in (".sh", ".csh")}
+        self.deactivate_scripts = {ext: _scripts(self.prefix, "deactivate", ext) for ext in (".sh", ".csh")}
+        python = os.path.join(self.prefix, "bin", "python")
+        self.python = python if os.path.exists(python) else None
+
+    @property
+    def conda_vars(self) -> Dict[str, str]:
+        """The ``CONDA_*`` variables of the activation, in conda's order."""
+        return {
+            "CONDA_PREFIX": self.prefix,
+            "CONDA_SHLVL": "1",
+            "CONDA_DEFAULT_ENV": self.default_env,
+            "CONDA_PROMPT_MODIFIER": self.prompt_modifier,
+        }
+
+    @property
+    def variables(self) -> Dict[str, str]:
+        """Every variable the activation exports except ``PATH``."""
+        return {**self.conda_vars, **self.env_vars}
+
+    def module_scripts(self) -> List[Tuple[str, str]]:
+        """``(shell, script)`` for modules' ``source_sh``: each ``.sh`` script (bash), csh-only ones with tcsh."""
+        result = [("bash", path) for path in self.activate_scripts[".sh"]]
+        sh_stems = {path[: -len(".sh")] for path in self.activate_scripts[".sh"]}
+        result += [("tcsh", p) for p in self.activate_scripts[".csh"] if p[: -len(".csh")] not in sh_stems]
+        return result
+
+
+def read_activation(prefix: str, root_prefix: Optional[str], **settings: object) -> EnvActivation:
+    """The activation of ``prefix``; an :class:`ActivationError` when it is not a conda environment."""
+    if not os.path.isdir(os.path.join(prefix, "conda-meta")):
+        raise ActivationError(f"{prefix}: not a conda environment (no conda-meta directory)")
+    return EnvActivation(prefix, root_prefix, **settings)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------- names
+def split_module_name(env_name: str) -> str:
+    """The default module name of an environment: ``isis4.3.0`` -> ``isis/4.3.0``, ``tools`` -> ``tools``."""
+    match = _VERSIONED.match(env_name)
+    if not match:
+        return env_name
+    return f"{match.group('name')}/{match.group('version')}"
+
+
+def validate_module_name(name: str, param: str) -> None:
+    """Refuse module names that are no relative path of plain segments."""
+    parts = name.split("/")
+    if not name or not all(_SEGMENT.match(part) and part not in (".", "..") for part in parts):
+        raise ActivationError(
+            f"{param}: {name!r} is not a module name (NAME or NAME/VERSION, letters, digits, '.', '_', '+', '-')"
+        )
+    if name.endswith(".lua"):
+        raise ActivationError(f"{param}: {name!r} must not end in .lua (the Lmod file gets that suffix)")
+
+
+def kernel_name_for(env_name: str) -> str:
+    """A kernelspec directory name (``[a-z0-9._-]``) for an environment name."""
+    return _KERNEL_BAD.sub("-", env_name.lower()).strip(".") or "conda-env"
+
+
+def display_name_for(module_name: str) -> str:
+    """``isis/4.3.0`` -> ``ISIS 4.3.0`` (the name upper-cased, as release names are written)."""
+    name, _sep, version = module_name.rpartition("/")
+    return f"{name.upper()} {version}" if name else module_name
+
+
+# --------------------------------------------------------------------------------------------- renderers
+def _lua(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return '"' + escaped.replace("\0", "\\0") + '"'
+
+
+def _tcl(value: str) -> str:
+    out = value.replace("\\", "\\\\")
+    for char in '"$[]{}':
+        out = out.replace(char, "\\" + char)
+    return '"' + out.replace("\n", "\\n").replace("\r", "\\r") + '"'
+
+
+def _sh(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def _csh(value: str) -> str:
+    if "\n" in value:
+        raise ActivationError(f"value {value!r}: csh cannot hold a newline in a variable")
+    return "'" + value.replace("'", "'\\''").replace("!", "\\!") + "'"
+
+
+def _header(comment: str, act: EnvActivation, what: str) -> List[str]:
+    return [
+        f"{comment} Managed by {MARKER}: {what} of the conda environment {act.prefix}.",
+        f"{comment} Generated from the environment (what `conda activate` does); rewritten when it changes.",
+    ]
+
+
+def render_lmod(act: EnvActivation, module_name: str) -> str:
+    """An Lmod modulefile (Lua); unloading undoes it (``pushenv`` restores, ``source_sh`` needs Lmod 8.6+)."""
+    name, _sep, version = module_name.rpartition("/")
+    lines = _header("--", act, "Lmod modulefile")
+    lines += [
+        f"whatis({_lua('Name: ' + (name or module_name))})",
+        f"whatis({_lua('Version: ' + version)})" if name else None,
+        f"whatis({_lua('Description: conda environment ' + act.default_env + ' (' + act.prefix + ')')})",
+        f"help({_lua('Loads the conda environment ' + act.prefix + ' as `conda activate` would, without conda.')})",
+        f"family({_lua(FAMILY)})",
+    ]
+    if act.condabin:
+        lines.append(f'prepend_path("PATH", {_lua(act.condabin)})')
+    lines += [f'prepend_path("PATH", {_lua(path)})' for path in reversed(act.path_dirs)]
+    lines += [f"pushenv({_lua(key)}, {_lua(value)})" for key, value in act.variables.items()]
+    lines += [f"source_sh({_lua(shell)}, {_lua(script)})" for shell, script in act.module_scripts()]
+    return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def render_tcl(act: EnvActivation, module_name: str) -> str:
+    """An Environment Modules modulefile (Tcl); ``pushenv``/``family`` from Modules 5.1, ``source-sh`` 4.6."""
+    lines = ["#%Module1.0", *_header("##", act, "Environment Modules modulefile")]
+    lines += [
+        f"module-whatis {_tcl('conda environment ' + act.default_env + ' (' + act.prefix + ')')}",
+        "proc ModulesHelp {} {",
+        f"    puts stderr {_tcl('Loads the conda environment ' + act.prefix + ' as `conda activate` would.')}",
+        "}",
+        "# pushenv restores the previous value at unload (Modules 5.1+); older Modules only has setenv.",
+        "proc cpkgs_setenv {name value} {",
+        "    if {[info commands pushenv] ne {}} { pushenv $name $value } else { setenv $name $value }",
+        "}",
+        f"if {{[info commands family] ne {{}}}} {{ family {FAMILY} }}",
+    ]
+    if act.condabin:
+        lines.append(f"prepend-path PATH {_tcl(act.condabin)}")
+    lines += [f"prepend-path PATH {_tcl(path)}" for path in reversed(act.path_dirs)]
+    lines += [f"cpkgs_setenv {_tcl(key)} {_tcl(value)}" for key, value in act.variables.items()]
+    lines += [f"source-sh {shell} {_tcl(script)}" for shell, script in act.module_scripts()]
+    return "\n".join(lines) + "\n"
+
+
+def _sh_path_remove(var: str, entry: str) -> List[str]:
+    """POSIX sh lines that drop the first ``entry`` from ``$var`` (no subshell, no external command)."""
+    return [
+        f'    _cpkgs_rest="${var}:" _cpkgs_new= _cpkgs_first=1 _cpkgs_done=',
+        '    while [ -n "$_cpkgs_rest" ]; do',
+        '        _cpkgs_e="${_cpkgs_rest%%:*}"; _cpkgs_rest="${_cpkgs_rest#*:}"',
+        f'        if [ -z "$_cpkgs_done" ] && [ "$_cpkgs_e" = {_sh(entry)} ]; then _cpkgs_done=1; continue; fi',
+        '        if [ -n "$_cpkgs_first" ]; then _cpkgs_new="$_cpkgs_e" _cpkgs_first=; '
+        'else _cpkgs_new="$_cpkgs_new:$_cpkgs_e"; fi',
+        "    done",
+        f'    {var}="$_cpkgs_new"; export {var}',
+    ]
+
+
+def render_sh(act: EnvActivation) -> str:
+    """``activate.sh``: source it in bash, zsh or sh; ``deactivate`` (a shell function) undoes it."""
+    names = list(act.variables)
+    lines = ["# shellcheck shell=sh", *_header("#", act, "plain shell entry (bash, zsh, sh)")]
+    lines += [
+        f"# Use: . {act.prefix}/{ENTRY_DIR}/activate.sh    and later: deactivate",
+        "# Like `conda activate` from a shell where no conda environment is active (CONDA_SHLVL 0 or unset).",
+        'if [ -n "${_CPKGS_ACTIVE_PREFIX:-}" ]; then deactivate; fi',
+        f"_CPKGS_ACTIVE_PREFIX={_sh(act.prefix)}",
+    ]
+    for key in [*names, "PS1"]:
+        lines.append(f'if [ -n "${{{key}+x}}" ]; then _CPKGS_OLD_{key}="${key}"; else unset _CPKGS_OLD_{key}; fi')
+    lines.append("_CPKGS_ADDED_CONDABIN=")
+    if act.condabin:
+        lines += [
+            'case ":${PATH:-}:" in',
+            "    *condabin:*) ;;",
+            f'    *) if [ "${{CONDA_SHLVL:-0}}" = 0 ]; then PATH={_sh(act.condabin)}"${{PATH:+:$PATH}}"; '
+            "_CPKGS_ADDED_CONDABIN=1; fi ;;",
+            "esac",
+        ]
+    path_dirs = ":".join(act.path_dirs)
+    lines.append(f'PATH={_sh(path_dirs)}"${{PATH:+:$PATH}}"; export PATH')
+    if act.prompt_modifier:
+        lines.append(f'PS1={_sh(act.prompt_modifier)}"${{PS1:-}}"')
+    lines += [f"export {key}={_sh(value)}" for key, value in act.variables.items()]
+    lines += [f". {_sh(script)}" for script in act.activate_scripts[".sh"]]
+    lines += ["deactivate() {"]
+    lines += [f"    . {_sh(script)}" for script in act.deactivate_scripts[".sh"]]
+    for key in [*names, "PS1"]:
+        export = "" if key == "PS1" else f"; export {key}"
+        lines.append(
+            f'    if [ -n "${{_CPKGS_OLD_{key}+x}}" ]; then {key}="$_CPKGS_OLD_{key}"{export}; '
+            f"else unset {key}; fi; unset _CPKGS_OLD_{key}"
+        )
+    for entry in act.path_dirs:
+        lines += _sh_path_remove("PATH", entry)
+    if act.condabin:
+        lines.append('    if [ -n "$_CPKGS_ADDED_CONDABIN" ]; then')
+        lines += ["    " + line for line in _sh_path_remove("PATH", act.condabin)]
+        lines.append("    fi")
+    lines += [
+        "    unset _cpkgs_rest _cpkgs_new _cpkgs_first _cpkgs_done _cpkgs_e _CPKGS_ADDED_CONDABIN _CPKGS_ACTIVE_PREFIX",
+        "    unset -f deactivate",
+        '    if [ -n "${ZSH_VERSION:-}" ]; then rehash; else hash -r 2>/dev/null || true; fi',
+        "}",
+        'if [ -n "${ZSH_VERSION:-}" ]; then rehash; else hash -r 2>/dev/null || true; fi',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _csh_path_remove(entry: str) -> List[str]:
+    return [
+        "set _cpkgs_new=()",
+        "set _cpkgs_done=0",
+        "foreach _cpkgs_e ( $path:q )",
+        f'    if ( $_cpkgs_done == 0 && "$_cpkgs_e" == {_csh(entry)} ) then',
+        "        set _cpkgs_done=1",
+        "    else",
+        "        set _cpkgs_new=( $_cpkgs_new:q $_cpkgs_e:q )",
+        "    endif",
+        "end",
+        "set path=( $_cpkgs_new:q )",
+    ]
+
+
+def render_csh(act: EnvActivation) -> Tuple[str, str]:
+    """``activate.csh`` and ``deactivate.csh``: source the first in tcsh; the alias ``deactivate`` undoes it."""
+    names = list(act.variables)
+    entry = os.path.join(act.prefix, ENTRY_DIR)
+    act_lines = ["# tcsh / csh", *_header("#", act, "plain shell entry (tcsh, csh)")]
+    act_lines += [
+        f"# Use: source {entry}/activate.csh    and later: deactivate",
+        "if ( $?_CPKGS_ACTIVE_PREFIX ) then",
+        f"    source {_csh(entry + '/deactivate.csh')}",
+        "endif",
+        f"set _CPKGS_ACTIVE_PREFIX={_csh(act.prefix)}",
+    ]
+    for key in names:
+        act_lines += [
+            f"if ( $?{key} ) then",
+            f"    set _cpkgs_old_{key}=${key}:q",
+            "else",
+            f"    unset _cpkgs_old_{key}",
+            "endif",
+        ]
+    act_lines += [
+        "if ( $?prompt ) then",
+        "    set _cpkgs_old_prompt=$prompt:q",
+        "else",
+        "    unset _cpkgs_old_prompt",
+        "endif",
+        "set _cpkgs_added_condabin=0",
+    ]
+    if act.condabin:
+        act_lines += [
+            "set _cpkgs_found=0",
+            "foreach _cpkgs_e ( $path:q )",
+            '    if ( "$_cpkgs_e" =~ *condabin ) set _cpkgs_found=1',
+            "end",
+            "set _cpkgs_shlvl=0",
+            "if ( $?CONDA_SHLVL ) then",
+            '    if ( "$CONDA_SHLVL" != "" ) set _cpkgs_shlvl="$CONDA_SHLVL"',
+            "endif",
+            'if ( $_cpkgs_found == 0 && "$_cpkgs_shlvl" == "0" ) then',
+            f"    set path=( {_csh(act.condabin)} $path:q )",
+            "    set _cpkgs_added_condabin=1",
+            "endif",
+            "unset _cpkgs_found _cpkgs_shlvl _cpkgs_e",
+        ]
+    act_lines.append(f"set path=( {' '.join(_csh(p) for p in act.path_dirs)} $path:q )")
+    if act.prompt_modifier:
+        act_lines += [
+            "if ( $?prompt ) then",
+            f"    set prompt={_csh(act.prompt_modifier)}$prompt:q",
+            "else",
+            f"    set prompt={_csh(act.prompt_modifier)}",
+            "endif",
+        ]
+    act_lines += [f"setenv {key} {_csh(value)}" for key, value in act.variables.items()]
+    act_lines += [f"source {_csh(script)}" for script in act.activate_scripts[".csh"]]
+    act_lines.append(f"alias deactivate {_csh('source ' + _csh(entry + '/deactivate.csh'))}")
+    deact = ["# tcsh / csh", *_header("#", act, "deactivation of the plain shell entry")]
+    deact += [f"source {_csh(script)}" for script in act.deactivate_scripts[".csh"]]
+    for key in names:
+        deact += [
+            f"if ( $?_cpkgs_old_{key} ) then",
+            f"    setenv {key} $_cpkgs_old_{key}:q",
+            f"    unset _cpkgs_old_{key}",
+            "else",
+            f"    unsetenv {key}",
+            "endif",
+        ]
+    deact += [
+        "if ( $?_cpkgs_old_prompt ) then",
+        "    set prompt=$_cpkgs_old_prompt:q",
+        "    unset _cpkgs_old_prompt",
+        "endif",
+    ]
+    for path in act.path_dirs:
+        deact += _csh_path_remove(path)
+    if act.condabin:
+        deact += ["if ( $_cpkgs_added_condabin == 1 ) then"]
+        deact += ["    " + line for line in _csh_path_remove(act.condabin)]
+        deact += ["endif"]
+    deact += [
+        "unset _cpkgs_new _cpkgs_done _cpkgs_e _cpkgs_added_condabin _CPKGS_ACTIVE_PREFIX",
+        "unalias deactivate",
+        "rehash",
+    ]
+    return "\n".join(act_lines) + "\n", "\n".join(deact) + "\n"
+
+
+def script_changes(act: EnvActivation, run_command: Optional[RunCommand], base_path: str) -> Dict[str, str]:
+    """Variables the ``activate.d/*.sh`` scripts set or change, found by running them once in ``sh``.
+
+    For the kernelspec, which cannot run scripts. The scripts run in a small environment (``HOME``, ``PATH``
+    and the activation's variables); ``PATH`` is reported with ``${PATH}`` for the base part. Without scripts
+    (or without ``run_command``) nothing runs.
+    """
+    scripts = act.activate_scripts[".sh"]
+    if not scripts or run_command is None:
+        return {}
+    shell = shutil.which("sh") or "/bin/sh"
+    path = ":".join([*act.path_dirs, *([act.condabin] if act.condabin else []), base_path])
+    environ = {"HOME": os.environ.get("HOME", "/"), "PATH": path, **act.variables}
+    code = 'for _cpkgs_s in "$@"; do . "$_cpkgs_s" || exit $?; done; unset _cpkgs_s; exec env -0'
+    argv = ["env", "-i", *(f"{k}={v}" for k, v in environ.items()), shell, "-c", code, "sh", *scripts]
+    rc, out, err = run_command(argv)
+    if rc != 0:
+        raise ActivationError(f"{act.prefix}: activate.d scripts failed (rc {rc}): {err.strip()}")
+    after = dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+    changes = {}
+    for key, value in after.items():
+        if key in ("PWD", "SHLVL", "_", "OLDPWD") or environ.get(key) == value:
+            continue
+        changes[key] = value.replace(base_path, "${PATH}") if key == "PATH" else value
+    return changes
+
+
+def render_kernel(act: EnvActivation, display_name: str, extra_env: Dict[str, str]) -> str:
+    """``kernel.json``: the env's python with ipykernel, and the activation as ``env``."""
+    path = ":".join([*act.path_dirs, *([act.condabin] if act.condabin else []), "${PATH}"])
+    env = {"PATH": path, **act.variables, **extra_env}
+    spec = {
+        "argv": [act.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": display_name,
+        "language": "python",
+        "env": env,
+        "metadata": {"cpkgs": {"managed_by": MARKER, "prefix": act.prefix}, "debugger": True},
+    }
+    return json.dumps(spec, indent=1, sort_keys=True) + "\n"
+
+
+# --------------------------------------------------------------------------------------------- planning
+class Output:
+    """One file to write (``content``) or remove (``content`` None)."""
+
+    def __init__(self, fmt: str, path: str, content: Optional[str]) -> None:
+        self.fmt = fmt
+        self.path = path
+        self.content = content
+
+    def current(self) -> Optional[bytes]:
+        try:
+            return read_file(self.path)
+        except FileError as exc:
+            raise ActivationError(exc.message) from None
+
+    def needs_change(self) -> Tuple[bool, Optional[str]]:
+        """(changed, text before) comparing content and a world-readable mode with what is there."""
+        before = self.current()
+        text = None if before is None else before.decode("utf-8", "replace")
+        if self.content is None:
+            return before is not None, text
+        if before != self.content.encode("utf-8"):
+            return True, text
+        return stat.S_IMODE(os.stat(self.path).st_mode) & 0o444 != 0o444, text
+
+    def apply(self) -> None:
+        if self.content is None:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise ActivationError(f"cannot remove {self.path}: {exc.strerror}") from None
+            _remove_empty_dirs(os.path.dirname(self.path), 2)
+            return
+        _make_dirs(os.path.dirname(self.path))
+        try:
+            write_file(self.path, self.content.encode("utf-8"), new_mode=FILE_MODE, umask=0o022)
+            mode = stat.S_IMODE(os.stat(self.path).st_mode)
+            if mode & 0o444 != 0o444:
+                os.chmod(self.path, mode | 0o444)
+        except FileError as exc:
+            raise ActivationError(exc.message) from None
+
+
+def _make_dirs(path: str) -> None:
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory)
+            os.chmod(directory, DIR_MODE)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise ActivationError(f"cannot create {directory}: {exc.strerror}") from None
+
+
+def _remove_empty_dirs(path: str, levels: int) -> None:
+    for _level in range(levels):
+        try:
+            os.rmdir(path)
+        except OSError:
+            return
+        path = os.path.dirname(path)
+
+
+def plan_outputs(
+    act: Optional[EnvActivation],
+    prefix: str,
+    formats: List[str],
+    *,
+    module_name: str,
+    modules_dir: Optional[str],
+    kernel_name: str,
+    kernels_dir: str,
+    display_name: str,
+    run_command: Optional[RunCommand] = None,
+) -> Tuple[List[Output], List[str]]:
+    """The files of one environment (``act`` None: remove them) and notes on what was left out."""
+    outputs: List[Output] = []
+    notes: List[str] = []
+    entry = os.path.join(prefix, ENTRY_DIR)
+    for fmt in formats:
+        if fmt in ("lmod", "tcl"):
+            if not modules_dir:
+                raise ActivationError(f"modules_dir: needed for format {fmt}")
+            path = os.path.join(modules_dir, module_name + (".lua" if fmt == "lmod" else ""))
+            content = None
+            if act is not None:
+                content = render_lmod(act, module_name) if fmt == "lmod" else render_tcl(act, module_name)
+            outputs.append(Output(fmt, path, content))
+        elif fmt == "sh":
+            outputs.append(Output(fmt, os.path.join(entry, "activate.sh"), None if act is None else render_sh(act)))
+        elif fmt == "csh":
+            texts = (None, None) if act is None else render_csh(act)
+            outputs.append(Output(fmt, os.path.join(entry, "activate.csh"), texts[0]))
+            outputs.append(Output(fmt, os.path.join(entry, "deactivate.csh"), texts[1]))
+        elif fmt == "kernel":
+            path = os.path.join(kernels_dir, kernel_name, "kernel.json")
+            if act is not None and act.python is None:
+                notes.append(f"{prefix}: no bin/python, so no Jupyter kernel")
+                if _is_ours(path, prefix):
+                    outputs.append(Output(fmt, path, None))
+                continue
+            content = None
+            if act is not None:
+                extra = script_changes(act, run_command, "/usr/local/bin:/usr/bin:/bin")
+                content = render_kernel(act, display_name, extra)
+            elif not _is_ours(path, prefix):
+                continue
+            outputs.append(Output(fmt, path, content))
+        else:
+            raise ActivationError(f"formats: {fmt!r} is not one of {', '.join(FORMATS)}")
+    return outputs, notes
+
+
+def _is_ours(path: str, prefix: str) -> bool:
+    """Whether a kernel.json is this module's for ``prefix`` (never remove someone else's kernel)."""
+    try:
+        data = json.loads((read_file(path) or b"null").decode("utf-8"))
+    except (FileError, UnicodeDecodeError, ValueError):
+        return False
+    meta = data.get("metadata", {}).get("cpkgs", {}) if isinstance(data, dict) else {}
+    return isinstance(meta, dict) and meta.get("prefix") == os.path.normpath(prefix)

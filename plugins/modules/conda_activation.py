@@ -1,0 +1,389 @@
+#!/usr/bin/python
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: conda_activation
+short_description: Load conda environments without starting conda (modulefiles, shell entries, Jupyter kernels)
+version_added: 0.2.0
+description:
+  - Generates, from each environment itself, what C(conda activate) does for it, into files that need no conda
+    process: an L(Lmod,https://lmod.readthedocs.io) modulefile (Lua), an
+    L(Environment Modules,https://modules.readthedocs.io) modulefile (Tcl), a plain shell entry
+    C(PREFIX/etc/cpkgs/activate.sh) and C(activate.csh) with a C(deactivate) that restores, and a Jupyter kernelspec
+    for environments that have a python.
+  - "The activation is conda 26.7.1's for a non-stacked C(conda activate) while no environment is active: C(PATH)
+    gets the environment's C(bin) and, when no entry ends in C(condabin), the tree's C(condabin); C(CONDA_PREFIX),
+    C(CONDA_SHLVL=1), C(CONDA_DEFAULT_ENV), C(CONDA_PROMPT_MODIFIER); the environment's own variables
+    (C(etc/conda/env_vars.d/*.json), then C(env_vars) of C(conda-meta/state), that is C(conda env config vars));
+    and the C(etc/conda/activate.d) scripts (C(deactivate.d) at deactivation)."
+  - Modulefiles run the activate.d scripts with Lmod's C(source_sh) (Lmod 8.6 or later) or Environment Modules'
+    C(source-sh) (Modules 4.6 or later), which record what a script changes and undo it at unload; variables are
+    set with C(pushenv) (the previous value comes back at unload; Environment Modules 5.1 or later, older ones
+    fall back to C(setenv)). Each modulefile belongs to the module family C(conda_env), so loading another
+    environment's module swaps the first out, like a non-stacked C(conda activate).
+  - The kernelspec cannot run scripts; the variables the C(activate.d/*.sh) scripts set are found by running
+    them once in C(sh) when the kernelspec is generated and written into its C(env).
+  - A run compares what it would write with what is there and writes nothing when they are equal; with many
+    environments in O(envs) a no-op run is one task that reads a few small files per environment. Files are
+    written atomically (a temporary sibling renamed over the target) and are readable by everyone (V(0644),
+    directories V(0755)).
+  - Standard library only.
+author:
+  - cpkgs.conda maintainers (@cpkgs)
+extends_documentation_fragment:
+  - cpkgs.conda.attributes
+  - cpkgs.conda.tree
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  name:
+    description:
+      - An environment name, looked up in the tree's C(envs_dirs) (first C(ROOT/envs)).
+      - Exactly one of O(name), O(prefix) and O(envs) is required.
+    type: str
+  prefix:
+    description: An environment's full path.
+    type: path
+  module_name:
+    description:
+      - The module name, C(NAME/VERSION) or C(NAME) (the file is O(modules_dir)C(/NAME/VERSION.lua) for Lmod and
+        O(modules_dir)C(/NAME/VERSION) for Environment Modules).
+      - By default the environment name split where its version starts, C(isis4.3.0) and C(isis-4.3.0) become
+        C(isis/4.3.0); a name without a version stays whole.
+    type: str
+  display_name:
+    description:
+      - The kernel's display name; by default the module name's C(NAME) upper-cased and its version,
+        C(ISIS 4.3.0).
+    type: str
+  kernel_name:
+    description:
+      - The kernelspec's directory name under O(kernels_dir); by default the environment name in lower case with
+        characters other than C([a-z0-9._-]) replaced by C(-).
+    type: str
+  envs:
+    description:
+      - Several environments in one task. Each item takes O(name) or O(prefix), and optionally O(module_name),
+        O(display_name), O(kernel_name) and O(state); the other options apply to all.
+    type: list
+    elements: dict
+  state:
+    description:
+      - V(present) writes the files of O(formats); V(absent) removes them (a kernelspec only when it is this
+        module's for that environment).
+    type: str
+    choices: [present, absent]
+    default: present
+  formats:
+    description:
+      - What to generate. V(lmod) and V(tcl) go to O(modules_dir); V(sh) and V(csh) are C(PREFIX/etc/cpkgs/activate.sh),
+        C(activate.csh) and C(deactivate.csh); V(kernel) is O(kernels_dir)C(/KERNEL_NAME/kernel.json), only for
+        environments with a C(bin/python) (which needs the C(ipykernel) package to start).
+      - Files of formats left out are neither written nor removed.
+    type: list
+    elements: str
+    choices: [lmod, tcl, sh, csh, kernel]
+    default: [lmod, tcl, sh, csh, kernel]
+  modules_dir:
+    description:
+      - The module tree the site puts on C(MODULEPATH) (C(module use DIR)); Lmod and Environment Modules files live
+        side by side in it (Lmod prefers the C(.lua) file, Environment Modules reads only files that start with
+        C(#%Module)). By default C(ROOT/modulefiles) of the tree.
+    type: path
+  kernels_dir:
+    description: Where kernelspecs go (a C(kernels) directory of Jupyter's data path).
+    type: path
+    default: /usr/local/share/jupyter/kernels
+  env_prompt:
+    description: conda's C(env_prompt) setting (C(CONDA_PROMPT_MODIFIER)); set it when the tree's C(.condarc) does.
+    type: str
+    default: "({default_env}) "
+  changeps1:
+    description: conda's C(changeps1); V(false) leaves C(CONDA_PROMPT_MODIFIER) empty and the prompt alone.
+    type: bool
+    default: true
+  envvars_force_uppercase:
+    description:
+      - conda's C(envvars_force_uppercase) (on by default in conda); upper-cases the environment's own variable
+        names.
+    type: bool
+    default: true
+  condabin:
+    description:
+      - Put the tree's C(condabin) on C(PATH), as conda does at a first activation when no entry ends in
+        C(condabin), so the C(conda) command works in the loaded environment.
+    type: bool
+    default: true
+notes:
+  - Loading models C(conda activate) from a shell where no conda environment is active (C(CONDA_SHLVL) 0 or
+    unset, C(auto_activate_base) off). Over an active environment conda would also replace that environment's
+    C(PATH) entries and run its deactivate scripts; modules and the plain entry do not.
+  - Modulefiles do not run C(deactivate.d) scripts; unloading undoes what the C(activate.d) scripts changed, as
+    C(source_sh)/C(source-sh) recorded it.
+  - After changing an environment (install, update, the C(env_vars)), run the module again; the modulefile of a
+    loaded module changes only for the next load.
+seealso:
+  - module: cpkgs.conda.conda_env
+  - name: Loading a release (users' guide)
+    description: docs/activation.md of the collection.
+    link: https://github.com/cpkgs/conda/blob/main/docs/activation.md
+"""
+
+EXAMPLES = r"""
+- name: Modulefiles, shell entries and kernels for the releases, in one task
+  cpkgs.conda.conda_activation:
+    envs:
+      - name: isis4.3.0
+      - name: isis4.2.0
+      - name: isis3.9.1
+        state: absent
+    modules_dir: /nfs/cpkgs/anaconda3_linux/modulefiles
+
+- name: Only an Lmod modulefile with a site-chosen name
+  cpkgs.conda.conda_activation:
+    prefix: /nfs/cpkgs/anaconda3_linux/envs/isis-dev
+    module_name: isis/dev
+    formats: [lmod]
+
+- name: A Jupyter kernel for an analysis environment, in a shared kernels directory
+  cpkgs.conda.conda_activation:
+    name: astro-py311
+    formats: [kernel]
+    kernels_dir: /nfs/cpkgs/jupyter/kernels
+    display_name: Astro (Python 3.11)
+"""
+
+RETURN = r"""
+envs:
+  description:
+    - One result per environment, each with C(name) (the module name), C(prefix), C(state), C(changed), C(files)
+      (paths written or removed, or that would be in check mode), C(outputs) (every file the environment has, by
+      format), C(variables) (what the activation sets besides C(PATH)) and C(notes) (what was left out and why).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: isis/4.3.0
+      prefix: /nfs/cpkgs/anaconda3_linux/envs/isis4.3.0
+      state: present
+      changed: true
+      files: [/nfs/cpkgs/anaconda3_linux/modulefiles/isis/4.3.0.lua]
+      outputs:
+        lmod: [/nfs/cpkgs/anaconda3_linux/modulefiles/isis/4.3.0.lua]
+        sh: [/nfs/cpkgs/anaconda3_linux/envs/isis4.3.0/etc/cpkgs/activate.sh]
+      variables: {CONDA_PREFIX: /nfs/cpkgs/anaconda3_linux/envs/isis4.3.0, CONDA_SHLVL: "1"}
+      notes: ["/nfs/cpkgs/anaconda3_linux/envs/isis4.3.0: no bin/python, so no Jupyter kernel"]
+files:
+  description: Every file written or removed (or that would be, in check mode), over all environments.
+  returned: always
+  type: list
+  elements: str
+  sample: [/nfs/cpkgs/anaconda3_linux/modulefiles/isis/4.3.0.lua]
+warnings:
+  description: Environment variables conda would ignore too (reserved names, clashes with conda's own).
+  returned: when there are any
+  type: list
+  elements: str
+  sample:
+    - "/nfs/cpkgs/anaconda3_linux/envs/isis4.3.0: variable PATH is reserved; conda ignores it, so does this module"
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._activation import (
+    DEFAULT_ENV_PROMPT,
+    FORMATS,
+    KERNELS_DIR,
+    ActivationError,
+    display_name_for,
+    kernel_name_for,
+    plan_outputs,
+    read_activation,
+    split_module_name,
+    validate_module_name,
+)
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params, tree_argument_spec
+
+_ITEM_KEYS = ("name", "prefix", "module_name", "display_name", "kernel_name", "state")
+
+
+class ActivationManager:
+    """Plans and writes the activation files of the requested environments."""
+
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.params = module.params
+        self.paths = paths_from_params(self.params)
+        self.root_prefix = self.paths.root_prefix
+        self.envs_dirs = None
+
+    def items(self) -> list:
+        params = self.params
+        if params["envs"] is None:
+            return [({k: params[k] for k in _ITEM_KEYS}, "")]
+        result = []
+        for index, item in enumerate(params["envs"]):
+            where = f"envs[{index}]"
+            if not isinstance(item, dict):
+                raise ActivationError(f"{where}: must be a mapping with name or prefix, got {item!r}")
+            unknown = sorted(set(item) - set(_ITEM_KEYS))
+            if unknown:
+                raise ActivationError(f"{where}: unknown keys {unknown} (known: {', '.join(_ITEM_KEYS)})")
+            state = item.get("state") or params["state"]
+            if state not in ("present", "absent"):
+                raise ActivationError(f"{where}.state: must be present or absent, got {state!r}")
+            result.append(({**dict.fromkeys(_ITEM_KEYS), **item, "state": state}, where))
+        return result
+
+    def locate(self, item: dict, where: str) -> str:
+        param = f"{where}.name" if where else "name"
+        if bool(item.get("name")) == bool(item.get("prefix")):
+            raise ActivationError(f"{param}: give exactly one of name and prefix")
+        if item.get("prefix"):
+            prefix = os.path.expanduser(str(item["prefix"]))
+            if not os.path.isabs(prefix):
+                raise ActivationError(f"{where + '.' if where else ''}prefix: must be an absolute path, got {prefix!r}")
+            return os.path.normpath(prefix)
+        name = str(item["name"])
+        if "/" in name or name in (".", ".."):
+            raise ActivationError(f"{param}: {name!r} is not an environment name")
+        if self.envs_dirs is None:
+            self.envs_dirs = self.paths.envs_dirs()
+        for directory in self.envs_dirs:
+            candidate = os.path.join(directory, name)
+            if os.path.isdir(os.path.join(candidate, "conda-meta")):
+                return candidate
+        if item["state"] == "absent" and self.envs_dirs:
+            return os.path.join(self.envs_dirs[0], name)
+        raise ActivationError(f"{param}: no environment {name!r} in {', '.join(self.envs_dirs) or 'any envs_dirs'}")
+
+    def run_one(self, item: dict, where: str) -> tuple:
+        prefix = self.locate(item, where)
+        env_name = os.path.basename(prefix)
+        module_name = item.get("module_name") or split_module_name(env_name)
+        validate_module_name(module_name, f"{where}.module_name" if where else "module_name")
+        params = self.params
+        act = None
+        if item["state"] == "present":
+            act = read_activation(
+                prefix,
+                self.root_prefix,
+                env_prompt=params["env_prompt"],
+                changeps1=params["changeps1"],
+                force_uppercase=params["envvars_force_uppercase"],
+                condabin=params["condabin"],
+            )
+        modules_dir = params["modules_dir"] or (
+            os.path.join(self.root_prefix, "modulefiles") if self.root_prefix else None
+        )
+        outputs, notes = plan_outputs(
+            act,
+            prefix,
+            params["formats"],
+            module_name=module_name,
+            modules_dir=modules_dir,
+            kernel_name=item.get("kernel_name") or kernel_name_for(env_name),
+            kernels_dir=params["kernels_dir"],
+            display_name=item.get("display_name") or display_name_for(module_name),
+            run_command=self.module.run_command,
+        )
+        changed_files = []
+        diffs = []
+        by_format: dict = {}
+        for output in outputs:
+            if output.content is not None:
+                by_format.setdefault(output.fmt, []).append(output.path)
+            changed, before = output.needs_change()
+            if not changed:
+                continue
+            changed_files.append(output.path)
+            diffs.append(
+                {
+                    "before_header": output.path,
+                    "after_header": output.path,
+                    "before": before or "",
+                    "after": output.content or "",
+                }
+            )
+            if not self.module.check_mode:
+                output.apply()
+        result = {
+            "name": module_name,
+            "prefix": prefix,
+            "state": item["state"],
+            "changed": bool(changed_files),
+            "files": changed_files,
+            "outputs": by_format,
+            "variables": act.variables if act else {},
+            "notes": notes,
+        }
+        return result, diffs, (act.warnings if act else [])
+
+    def run(self) -> dict:
+        results, diffs, warnings = [], [], []
+        for item, where in self.items():
+            try:
+                result, env_diffs, env_warnings = self.run_one(item, where)
+            except ActivationError as exc:
+                message = f"{where}: {exc}" if where and not str(exc).startswith(where) else str(exc)
+                self.module.fail_json(msg=message, envs=results)
+            results.append(result)
+            diffs += env_diffs
+            warnings += env_warnings
+        files = [path for result in results for path in result["files"]]
+        out = {"changed": bool(files), "envs": results, "files": files}
+        if warnings:
+            out["warnings"] = warnings
+        if self.module._diff:
+            out["diff"] = diffs
+        return out
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            tree_argument_spec(),
+            name={"type": "str"},
+            prefix={"type": "path"},
+            module_name={"type": "str"},
+            display_name={"type": "str"},
+            kernel_name={"type": "str"},
+            envs={"type": "list", "elements": "dict"},
+            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            formats={"type": "list", "elements": "str", "choices": list(FORMATS), "default": list(FORMATS)},
+            modules_dir={"type": "path"},
+            kernels_dir={"type": "path", "default": KERNELS_DIR},
+            env_prompt={"type": "str", "default": DEFAULT_ENV_PROMPT},
+            changeps1={"type": "bool", "default": True},
+            envvars_force_uppercase={"type": "bool", "default": True},
+            condabin={"type": "bool", "default": True},
+        ),
+        mutually_exclusive=[
+            ("name", "prefix", "envs"),
+            ("envs", "module_name"),
+            ("envs", "display_name"),
+            ("envs", "kernel_name"),
+        ],
+        required_one_of=[("name", "prefix", "envs")],
+        supports_check_mode=True,
+    )
+    try:
+        manager = ActivationManager(module)
+        result = manager.run()
+    except (ActivationError, ValueError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
