@@ -67,7 +67,7 @@ def _write(prefix: Path, root: Path, kernels: Path, act: _activation.EnvActivati
         kernel_name="isis-kernel",
         kernels_dir=str(kernels),
         display_name="ISIS kernel",
-        run_command=lambda argv: _run(argv),
+        run_command=_run,
     )
     changed = [o.path for o in outputs if o.needs_change()[0]]
     for output in outputs:
