@@ -718,8 +718,8 @@ def test_temporary_names_are_unique_per_writer(tree: Path, conda: FakeConda, mon
 
     monkeypatch.setattr(os, "rename", spy)
     monkeypatch.setattr(os, "replace", spy)
-    for _ in range(2):
-        manager(tree, conda).run(env(specs=["pkga", f"pkgb{_}"], condarc={"channels": [f"c{_}"]}))
+    for index in range(2):
+        manager(tree, conda).run(env(specs=["pkga", f"pkgb{index}"], condarc={"channels": [f"c{index}"]}))
     temporaries = [name for name in seen if REQUEST_FILE in name or "condarc" in name]
     assert len(temporaries) == 4
     assert len(set(temporaries)) == 4, temporaries

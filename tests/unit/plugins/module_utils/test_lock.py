@@ -195,10 +195,10 @@ def test_racing_breakers_of_a_stale_lock_exactly_one_wins(root: Path, round_: in
     count = 4
     barrier = CTX.Barrier(count)
     results = CTX.Queue()
-    procs = [CTX.Process(target=race, args=(str(root), barrier, results)) for _ in range(count)]
+    procs = [CTX.Process(target=race, args=(str(root), barrier, results)) for _index in range(count)]
     for proc in procs:
         proc.start()
-    outcomes = [results.get(timeout=30) for _ in procs]
+    outcomes = [results.get(timeout=30) for _proc in procs]
     for proc in procs:
         proc.join()
     assert sorted(won for won, _broke in outcomes) == ["lost"] * (count - 1) + ["won"], outcomes
