@@ -221,6 +221,28 @@ def test_owner_creates_replaces_links_and_chmods(scratch: Path) -> None:
     assert (scratch / "sub2").is_dir() and not (scratch / "sub").exists()
 
 
+def test_concurrent_callers_keep_their_own_uids(scratch: Path) -> None:
+    # Root walks the share while the owner makes nested directories: neither may act with the other's uid.
+    own = owner()
+    loop = f'while :; do ls -R "{scratch}" >/dev/null 2>&1; touch "{scratch}/root-was-here" 2>/dev/null; done'
+    walker = subprocess.Popen(
+        ["sh", "-c", loop],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        script = f'''fails=0; for i in $(seq 100); do
+            mkdir -p "{scratch}/a$i/b/c" && touch "{scratch}/a$i/b/c/f" || fails=$((fails + 1)); done; echo $fails'''
+        done = run_as(own, ["sh", "-c", script])
+    finally:
+        walker.kill()
+        walker.wait()
+    assert done.stdout.strip() == "0", done.stderr
+    assert not (scratch / "root-was-here").exists()
+    owners = {path.stat().st_uid for path in scratch.rglob("*")}
+    assert owners == {own.uid}
+
+
 # ---------------------------------------------------------------------------------------------- a conda tree
 @dataclass
 class Tree:

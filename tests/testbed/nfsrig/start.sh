@@ -144,7 +144,10 @@ start_rig() {
             && nsenter --net=/run/netns/$NFSRIG_NETNS rpcinfo -t 127.0.0.1 mountd 3" \
         || { tail -n 20 "$NFSRIG_RUN/ganesha.log" >&2; false; }
     # fuse-nfs forks into the background once mounted; stop.sh finds it among the namespace's processes.
-    nfsrig::in_ns "$CLIENT" -n "nfs://127.0.0.1$NFSRIG_EXPORT?version=3" -m "$NFSRIG_MNT" -a \
+    # Single-threaded (-t 0): multi-threaded, one caller's uid can go out on another caller's RPCs (the uid is
+    # set per request on the one libnfs context, but the LOOKUPs of a path go out later from the service loop),
+    # so an owner's mkdir failed with EACCES while root listed the share (50 of 300 in a test).
+    nfsrig::in_ns "$CLIENT" -t 0 -n "nfs://127.0.0.1$NFSRIG_EXPORT?version=3" -m "$NFSRIG_MNT" -a \
         </dev/null >>"$NFSRIG_RUN/fuse-nfs.log" 2>&1 || { cat "$NFSRIG_RUN/fuse-nfs.log" >&2; false; }
     wait_for 10 "the FUSE mount" nfsrig::mounted
     [ "$(stat -c %U "$NFSRIG_MNT/cpkgs")" = "$NFSRIG_OWNER" ] || cpkgs::die "$NFSRIG_MNT/cpkgs: wrong owner"
