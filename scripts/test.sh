@@ -22,7 +22,7 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_STAGES="lint sanity testbed units integration build compat molecule real-testbed real-integration real-molecule nfs"
+ALL_STAGES="lint sanity testbed units integration activation build compat molecule real-testbed real-integration real-molecule nfs"
 # The oldest and the newest ansible-core the collection supports (CORE@PYTHON; meta/runtime.yml says the
 # oldest): stage compat runs sanity, units and integration on each. The main venv's ansible-core runs the rest.
 COMPAT_MATRIX="2.16.19@3.11 2.21.5@3.13"
@@ -139,6 +139,36 @@ stage_integration() {
     fi
     # shellcheck disable=SC2086 # a list of target names
     check ansible_test integration --local --python 3.11 --color yes ${CPKGS_IT_TARGETS:-}
+}
+
+# Loading a release without conda (module conda_activation): the generated Lmod and Environment Modules files
+# and the plain shell entries give the environment `conda activate` gives, in bash, zsh and tcsh, on the
+# stand-in and (when its installer is there) on real conda; a Jupyter kernel starts activated
+# (tests/activation). Debian's lmod and environment-modules packages conflict: lmod is installed, and
+# environment-modules only unpacked under $CPKGS_BUILD (its modulecmd.tcl runs with tclsh from there). The
+# kernel test's ipykernel and jupyter_client go into a venv of their own, not into .venv.
+stage_activation() {
+    cd "$CPKGS_REPO" || return 1
+    cpkgs::apt lmod strace tcl8.6 || return 1
+    local em="$CPKGS_BUILD/environment-modules" kernel_venv="$CPKGS_BUILD/activation-venv" modulecmd real
+    modulecmd="$(find "$em/root/usr/lib" -name modulecmd.tcl -type f -print -quit 2>/dev/null || true)"
+    if [ -z "$modulecmd" ]; then
+        rm -rf "$em" && mkdir -p "$em" || return 1
+        (cd "$em" && apt-get download -q environment-modules) || return 1
+        dpkg-deb -x "$(find "$em" -maxdepth 1 -name 'environment-modules_*.deb' -print -quit)" "$em/root" || return 1
+        modulecmd="$(find "$em/root/usr/lib" -name modulecmd.tcl -type f -print -quit)"
+    fi
+    if [ ! -x "$kernel_venv/bin/jupyter" ]; then
+        rm -rf "$kernel_venv"
+        python3 -m venv "$kernel_venv" || return 1
+        PIP_CACHE_DIR="$CPKGS_CACHE/pip" "$kernel_venv/bin/python" -m pip install -q --disable-pip-version-check \
+            ipykernel jupyter_client 2>&1 | grep -v 'is ignored: it is neither a file nor a directory' || true
+        [ -x "$kernel_venv/bin/jupyter" ] || return 1
+    fi
+    real="${CPKGS_TEST_INSTALLER:-${CPKGS_REAL_INSTALLER:-$CPKGS_BUILD/realconda/realconda-26.7.1-Linux-x86_64.sh}}"
+    [ -f "$real" ] || real=""
+    check env CPKGS_MODULES_TCL="$modulecmd" CPKGS_KERNEL_PYTHON="$kernel_venv/bin/python" \
+        CPKGS_TEST_INSTALLER="$real" pytest -p no:cacheprovider -q tests/activation
 }
 
 # The collection builds into a tarball that installs, and every plugin's docs load with ansible-doc.
