@@ -67,7 +67,7 @@ DIR_MODE = 0o755
 MARKER = "cpkgs.conda (conda_activation)"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._+-]*$")
-_VERSIONED = re.compile(r"^(?P<name>.*?[A-Za-z_])[-_]?(?P<version>[0-9][A-Za-z0-9.+_-]*)$")
+_VERSIONED = re.compile(r"^(?P<name>.*?[A-Za-z_])[-_]?(?P<version>[0-9]+(?:\.[0-9]+)*(?:[A-Za-z+][A-Za-z0-9.+]*)?)$")
 _KERNEL_BAD = re.compile(r"[^a-z0-9._-]")
 
 RunCommand = Callable[..., Tuple[int, str, str]]
