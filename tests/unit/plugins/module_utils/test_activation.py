@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -24,29 +25,25 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._activation import (
 )
 
 
-def _env(root, name="isis4.3.0", state=None, pkg_vars=None, scripts=True, python=False):
-    prefix = os.path.join(str(root), "envs", name)
-    os.makedirs(os.path.join(prefix, "conda-meta"))
-    os.makedirs(os.path.join(prefix, "bin"))
+def _env(root, name="isis4.3.0", *, state=None, pkg_vars=None, scripts=True, python=False):
+    prefix = Path(root) / "envs" / name
+    (prefix / "conda-meta").mkdir(parents=True)
+    (prefix / "bin").mkdir()
     if state is not None:
-        with open(os.path.join(prefix, "conda-meta", "state"), "w") as handle:
-            json.dump(state, handle)
+        (prefix / "conda-meta" / "state").write_text(json.dumps(state))
     for index, data in enumerate(pkg_vars or []):
-        folder = os.path.join(prefix, "etc", "conda", "env_vars.d")
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, f"{index:02d}.json"), "w") as handle:
-            json.dump(data, handle)
+        folder = prefix / "etc" / "conda" / "env_vars.d"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{index:02d}.json").write_text(json.dumps(data))
     if scripts:
         for kind in ("activate", "deactivate"):
-            folder = os.path.join(prefix, "etc", "conda", f"{kind}.d")
-            os.makedirs(folder)
+            folder = prefix / "etc" / "conda" / f"{kind}.d"
+            folder.mkdir(parents=True)
             for script in ("a.sh", "b.sh", "a.csh", "notes.txt"):
-                with open(os.path.join(folder, script), "w") as handle:
-                    handle.write(": \n")
+                (folder / script).write_text(": \n")
     if python:
-        with open(os.path.join(prefix, "bin", "python"), "w") as handle:
-            handle.write("#!/bin/sh\n")
-    return prefix
+        (prefix / "bin" / "python").write_text("#!/bin/sh\n")
+    return str(prefix)
 
 
 def test_default_env_like_conda(tmp_path):
@@ -89,8 +86,7 @@ def test_env_vars_refuse_what_conda_cannot_export(tmp_path):
     with pytest.raises(ActivationError, match="MY-VAR"):
         environment_vars(prefix)
     bad = _env(tmp_path, name="other")
-    with open(os.path.join(bad, "conda-meta", "state"), "w") as handle:
-        handle.write("{not json")
+    (Path(bad) / "conda-meta" / "state").write_text("{not json")
     with pytest.raises(ActivationError, match="not JSON"):
         environment_vars(bad)
 
@@ -159,21 +155,21 @@ def test_plan_apply_and_noop(tmp_path):
     finally:
         os.umask(old_umask)
     for output in outputs:
-        assert stat.S_IMODE(os.stat(output.path).st_mode) == 0o644
+        assert stat.S_IMODE(Path(output.path).stat().st_mode) == 0o644
         assert output.needs_change() == (False, output.content)
-    assert stat.S_IMODE(os.stat(tmp_path / "mods" / "isis").st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "mods" / "isis").stat().st_mode) == 0o755
     spec = json.loads((tmp_path / "kernels" / "isis4.3.0" / "kernel.json").read_text())
     assert spec["argv"] == [prefix + "/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     assert spec["env"]["ISISROOT"] == prefix
     assert spec["env"]["PATH"] == f"{prefix}/bin:{tmp_path}/condabin:${{PATH}}"
-    os.chmod(outputs[0].path, 0o600)
+    Path(outputs[0].path).chmod(0o600)
     assert outputs[0].needs_change()[0]  # not readable by everyone: a change
     removals, _notes = plan_outputs(None, prefix, list(act_mod.FORMATS), **kwargs)
     for output in removals:
         assert output.needs_change()[0]
         output.apply()
     assert not (tmp_path / "kernels" / "isis4.3.0").exists()
-    assert not os.path.exists(prefix + "/etc/cpkgs")
+    assert not Path(prefix, "etc", "cpkgs").exists()
 
 
 def test_unknown_format_and_missing_modules_dir(tmp_path):
