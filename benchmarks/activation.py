@@ -152,7 +152,7 @@ def fs_calls(tree: conftest.Tree, setup: list[str], load: str, scratch: Path) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=7, help="fresh shells per measurement (median)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch trees")
     args = parser.parse_args(argv)

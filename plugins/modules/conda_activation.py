@@ -10,10 +10,10 @@ short_description: Load conda environments without starting conda (modulefiles, 
 version_added: 0.2.0
 description:
   - Generates, from each environment itself, what C(conda activate) does for it, into files that need no conda
-    process: an L(Lmod,https://lmod.readthedocs.io) modulefile (Lua), an
+    process (an L(Lmod,https://lmod.readthedocs.io) modulefile (Lua), an
     L(Environment Modules,https://modules.readthedocs.io) modulefile (Tcl), a plain shell entry
     C(PREFIX/etc/cpkgs/activate.sh) and C(activate.csh) with a C(deactivate) that restores, and a Jupyter kernelspec
-    for environments that have a python.
+    for environments that have a python).
   - "The activation is conda 26.7.1's for a non-stacked C(conda activate) while no environment is active: C(PATH)
     gets the environment's C(bin) and, when no entry ends in C(condabin), the tree's C(condabin); C(CONDA_PREFIX),
     C(CONDA_SHLVL=1), C(CONDA_DEFAULT_ENV), C(CONDA_PROMPT_MODIFIER); the environment's own variables
@@ -250,7 +250,7 @@ class ActivationManager:
         if bool(item.get("name")) == bool(item.get("prefix")):
             raise ActivationError(f"{param}: give exactly one of name and prefix")
         if item.get("prefix"):
-            prefix = os.path.expanduser(str(item["prefix"]))
+            prefix = str(item["prefix"])
             if not os.path.isabs(prefix):
                 raise ActivationError(f"{where + '.' if where else ''}prefix: must be an absolute path, got {prefix!r}")
             return os.path.normpath(prefix)
