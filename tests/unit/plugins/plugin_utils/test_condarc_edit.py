@@ -218,14 +218,14 @@ class _TaggedText(str):
     """Like ansible-core 2.16's AnsibleUnsafeText: a str subclass whose ``__str__`` returns itself."""
 
     def __str__(self) -> str:
-        return self
+        return self  # pylint: disable=invalid-str-returned  # the very behaviour the test reproduces
 
 
 def test_tagged_strings_from_ansible_are_written_as_plain_yaml() -> None:
     """ruamel.yaml cannot represent str subclasses; the settings hold plain values whatever Ansible passed."""
     (setting,) = normalize_settings({"key": _TaggedText("channels"), "value": [_TaggedText("conda-forge")]}, None)
-    assert type(setting.key) is str
-    assert [type(v) for v in setting.value] == [str]
+    assert setting.key.__class__ is str
+    assert [v.__class__ for v in setting.value] == [str]
     document = CondarcDocument("", ".condarc")
     document.apply([setting])
     assert document.dump() == "channels:\n  - conda-forge\n"
