@@ -17,7 +17,8 @@ implement them), so this lock uses only operations that are atomic on the NFS se
 
 Everything lives in ``ROOT/.cpkgs-lock/`` (not under ``envs/`` or ``conda-meta/``, so conda never sees it):
 ``lock`` (the lock name), ``holder.TOKEN`` (each writer's info file; the holder's is also ``lock``),
-``guard`` (see below). The directory is removed when the last writer leaves it.
+``guard`` (see below). The directory stays once made (empty between writers): removing and making it again
+would change the tree root's own mtime on every write, which node copies (rsync) would then carry as a change.
 
 **Dead holders.** A holder on this host is dead when its pid is gone (or is another process now: the
 start time differs) or the host rebooted since (``/proc/sys/kernel/random/boot_id`` differs). A holder on
@@ -45,7 +46,6 @@ Standard library only (Python 3.9 or later).
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import random
@@ -527,7 +527,6 @@ class TreeLock:
     def _remove_own(self) -> None:
         with contextlib.suppress(OSError):
             os.unlink(self.own)
-        _rmdir(self.dir)
 
     def __enter__(self) -> "TreeLock":
         self.acquire()
@@ -551,21 +550,12 @@ def _remove(lock: TreeLock) -> bool:
     return ours
 
 
-def _rmdir(path: str) -> None:
-    """Remove the lock directory when nobody (holder or waiter) has a file in it."""
-    try:
-        os.rmdir(path)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.EBUSY, errno.EACCES, errno.EPERM):
-            raise
-
-
 def release_token(root_prefix: str, token: str) -> Optional[bool]:
     """Release the lease lock that ``token`` holds: True when released, False when the lock is not ours
     (free, or held by another), None when it was free and nothing of ours was there."""
     if not token or "/" in token or token.startswith("."):
         raise LockError(f"holder: {token!r} is not a token returned by state=acquired")
     lock = TreeLock(root_prefix, holder=token, timeout=GUARD_STALE)
-    if not os.path.isdir(lock.dir):
+    if not os.path.lexists(lock.path) and not os.path.lexists(lock.own):
         return None
     return _remove(lock)

@@ -79,7 +79,7 @@ def test_acquire_writes_the_holder_and_release_removes_it(root: Path) -> None:
         assert (root / LOCK_DIR / "lock").stat().st_nlink == 2  # the lock is a hard link of the holder file
         assert not list((root / "conda-meta").iterdir())  # nothing where conda looks
     assert read_holder(str(root)) is None
-    assert not (root / LOCK_DIR).exists()  # the last writer out removes the directory
+    assert list((root / LOCK_DIR).iterdir()) == []  # the last writer out leaves the directory empty
 
 
 def test_a_second_writer_waits_then_times_out_naming_the_holder(root: Path) -> None:
@@ -119,7 +119,7 @@ def test_a_dead_holder_on_this_host_is_broken(root: Path) -> None:
         assert lock.owns()
     assert len(lock.broken) == 1
     assert "is gone" in lock.broken[0]
-    assert not (root / LOCK_DIR).exists()  # the dead holder's file went with its lock
+    assert list((root / LOCK_DIR).iterdir()) == []  # the dead holder's file went with its lock
 
 
 def test_a_live_holder_on_this_host_is_not_broken_however_old(root: Path) -> None:
@@ -229,7 +229,7 @@ def test_nested_use_fails_at_once_instead_of_deadlocking(root: Path) -> None:
             pass
         assert time.monotonic() - start < 1
         assert (root / LOCK_DIR / "lock").exists()  # the outer lock is untouched
-    assert not (root / LOCK_DIR).exists()
+    assert list((root / LOCK_DIR).iterdir()) == []
 
 
 def test_a_lease_outlives_the_object_and_is_released_by_its_token(root: Path) -> None:
@@ -242,7 +242,7 @@ def test_a_lease_outlives_the_object_and_is_released_by_its_token(root: Path) ->
     assert release_token(str(root), "someone-else-1-00") is False
     assert read_holder(str(root))["token"] == token
     assert release_token(str(root), token) is True
-    assert not (root / LOCK_DIR).exists()
+    assert list((root / LOCK_DIR).iterdir()) == []
     assert release_token(str(root), token) is None
 
 
@@ -255,7 +255,7 @@ def test_an_ended_lease_is_broken_and_its_release_leaves_the_new_lock(root: Path
         assert "lease of 0.3 s ended" in new.broken[0]
         assert release_token(str(root), token) is False  # not ours any more: the new lock stays
         assert new.owns()
-    assert not (root / LOCK_DIR).exists()
+    assert list((root / LOCK_DIR).iterdir()) == []
 
 
 def test_adopting_a_lease_renews_it_and_keeps_it(root: Path) -> None:
