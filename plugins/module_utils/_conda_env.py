@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 from typing import Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.cpkgs.conda.plugins.module_utils._files import FileError, write_file
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 REQUEST_FILE = "cpkgs_conda_request"
+TRASH_DIR = ".cpkgs-trash"  # removed envs that could not be deleted at once wait here (see EnvManager._absent)
 FROZEN_FILE = "frozen"  # CEP 22
 # conda's `protect_frozen_envs` off for this module's own commands: the same as --override-frozen, which
 # conda before CEP 22 does not know (it ignores an unknown CONDA_* variable).
@@ -435,6 +437,7 @@ class EnvManager:
         frozen_before = exists and os.path.isfile(mark)
         result: dict = {"name": env.name, "prefix": prefix, "state": env.state, "changed": False}
         result["actions"] = {"link": [], "unlink": []}
+        self._finish_removals(prefix, result)
         if env.state == "absent":
             self._absent(env, prefix, before if exists or leftover else None, result)
         else:
@@ -514,10 +517,41 @@ class EnvManager:
         result["actions"]["unlink"] = [_label(p) for p in installed]
         if self.check_mode:
             return
-        if is_environment(prefix):
-            self._act(["remove", "--prefix", prefix, "--all", "--yes"])
-        if os.path.isdir(prefix):  # conda leaves the directory (and non-package files) behind
-            shutil.rmtree(prefix)
+        # Out of users' sight in one step: the env is renamed into the trash, on the same file system, and
+        # only then deleted. A file a process holds open on NFS (kept as .nfsNNNN) makes the deletion fail
+        # part-way; the part left is in the trash, not a half env under its name, and a later run finishes.
+        # conda is not asked: its `remove --all` deletes in place and stops half-way on such a file.
+        trash = self._trash_dir(prefix)
+        os.makedirs(trash, mode=0o700, exist_ok=True)
+        target = tempfile.mkdtemp(prefix=f"{os.path.basename(prefix)}-", dir=trash)
+        os.rename(prefix, target)  # onto the empty directory mkdtemp made: atomic, and the name is unique
+        if not _purge(target):
+            result["pending_removal"] = [target]
+
+    def _trash_dir(self, prefix: str) -> str:
+        """Where removed envs wait to be deleted: ``ROOT/.cpkgs-trash`` for envs in the tree, else a
+        ``.cpkgs-trash`` beside the env (a rename must not cross file systems)."""
+        root = os.path.normpath(self.root_prefix)
+        inside = root and os.path.commonpath([root, os.path.normpath(prefix)]) == root
+        return os.path.join(root if inside else os.path.dirname(prefix), TRASH_DIR)
+
+    def _finish_removals(self, prefix: str, result: dict) -> None:
+        """Delete what earlier removals of this env left in the trash (see ``_absent``)."""
+        trash = self._trash_dir(prefix)
+        try:
+            names = os.listdir(trash)
+        except OSError:
+            return
+        stem = f"{os.path.basename(prefix)}-"
+        left = sorted(os.path.join(trash, n) for n in names if n.startswith(stem) and "-" not in n[len(stem) :])
+        if not left:
+            return
+        result["changed"] = True
+        result["finished_removal"] = left
+        if not self.check_mode:
+            pending = [path for path in left if not _purge(path)]
+            if pending:
+                result["pending_removal"] = pending
 
     def _create(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
         result["changed"] = True
@@ -657,6 +691,14 @@ class EnvManager:
             write_file(path, json.dumps(mark).encode("utf-8"), new_mode=0o644)
         else:
             os.unlink(path)
+
+
+def _purge(path: str) -> bool:
+    """Delete a removed env's directory, its ``conda-meta`` first (from then on nothing takes it for an
+    environment); False when something could not be deleted (it stays for a later run)."""
+    shutil.rmtree(os.path.join(path, "conda-meta"), ignore_errors=True)
+    shutil.rmtree(path, ignore_errors=True)
+    return not os.path.lexists(path)
 
 
 # Files of an env that are not conda's packages: its .condarc and the frozen mark (CEP 22).

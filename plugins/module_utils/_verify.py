@@ -77,6 +77,12 @@ BOOKKEEPING = (
     "pkgs/*",  # the tree's package cache
     "envs",
     "envs/*",  # the tree's environments, each audited on its own
+    ".cpkgs-lock",
+    ".cpkgs-lock/*",  # the tree's writers' lock (_lock.py)
+    ".cpkgs-trash",
+    ".cpkgs-trash/*",  # removed envs waiting to be deleted (_conda_env.py)
+    "etc/cpkgs",
+    "etc/cpkgs/*",  # an env's plain shell entry (conda_activation)
     "__pycache__",
     "__pycache__/*",
     "*/__pycache__",

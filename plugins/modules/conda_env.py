@@ -233,6 +233,21 @@ opened:
   returned: when it happened (single-environment form; in O(envs) items likewise)
   type: bool
   sample: true
+pending_removal:
+  description:
+    - Directories of removed environments that could not be deleted yet (a file held open, kept by NFS as
+      C(.nfsNNNN)). The environment is already out of sight (moved into C(.cpkgs-trash) beside it, its
+      C(conda-meta) gone); a later run of the task for the same environment deletes the rest.
+  returned: when something is left (single-environment form; in O(envs) items likewise)
+  type: list
+  elements: str
+  sample: [/nfs/cpkgs/anaconda3_linux/.cpkgs-trash/isis3.6.0-k2j4x9a1]
+finished_removal:
+  description: Directories left by earlier removals of the environment that this run deleted (or would).
+  returned: when there were some (single-environment form; in O(envs) items likewise)
+  type: list
+  elements: str
+  sample: [/nfs/cpkgs/anaconda3_linux/.cpkgs-trash/isis3.6.0-k2j4x9a1]
 conda_calls:
   description: How many conda processes the task started (0 on a no-op re-run of O(state=present)).
   returned: always

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import subprocess
@@ -23,6 +24,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     InputError,
     clean_environment,
     fingerprint,
+    is_environment,
     render_condarc,
 )
 from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_read import parse_condarc
@@ -724,3 +726,59 @@ def test_temporary_names_are_unique_per_writer(tree: Path, conda: FakeConda, mon
     assert len(temporaries) == 4
     assert len(set(temporaries)) == 4, temporaries
     assert not any(name.endswith((f"{REQUEST_FILE}.tmp", ".condarc.cpkgs-tmp")) for name in temporaries)
+
+
+# ------------------------------------------------ removal while a user's process holds a file (NFS)
+
+
+def _busy_rmdir(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """``rmdir`` of directories called ``name`` fails as on NFS when a process holds a file in it open (the
+    client keeps the file as ``.nfsNNNN``, so the directory is not empty)."""
+    real = os.rmdir
+
+    def rmdir(path: object, *args: object, **kwargs: object) -> None:
+        if Path(str(path)).name == name:
+            raise OSError(errno.ENOTEMPTY, "Directory not empty", str(path))
+        real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "rmdir", rmdir)
+
+
+def test_removal_takes_the_env_out_of_sight_in_one_step(
+    tree: Path, conda: FakeConda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file held open keeps part of the env on disk: the env is gone from users' sight all the same (no
+    half env under its name that conda would list), and a later run finishes the removal."""
+    prefix = tree / "envs" / "e1"
+    manager(tree, conda).run(env(specs=["pkga"]))
+    (prefix / "bin").mkdir()
+    (prefix / "bin" / "tool").write_text("#!/bin/sh\n")
+    _busy_rmdir(monkeypatch, "bin")
+    removed = manager(tree, conda).run(env(state="absent"))
+    assert removed["changed"] is True
+    assert not prefix.exists()
+    (pending,) = removed["pending_removal"]
+    assert not Path(pending, "conda-meta").exists()  # not an env for conda any more
+    assert [c[1] for c in conda.calls if c[1] == "remove"] == []  # no conda to half-remove it
+    monkeypatch.undo()
+    assert manager(tree, conda, check_mode=True).run(env(state="absent"))["changed"] is True
+    finished = manager(tree, conda).run(env(state="absent"))
+    assert finished["changed"] is True
+    assert finished["finished_removal"] == [pending]
+    assert not Path(pending).exists()
+    assert manager(tree, conda).run(env(state="absent"))["changed"] is False
+
+
+def test_a_new_env_of_the_same_name_while_an_old_one_waits_for_removal(
+    tree: Path, conda: FakeConda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = tree / "envs" / "e1"
+    manager(tree, conda).run(env(specs=["pkga"]))
+    (prefix / "bin").mkdir()
+    _busy_rmdir(monkeypatch, "bin")
+    manager(tree, conda).run(env(state="absent"))
+    monkeypatch.undo()
+    created = manager(tree, conda).run(env(specs=["pkga"]))
+    assert created["changed"] is True
+    assert is_environment(str(prefix))
+    assert len(created["finished_removal"]) == 1
