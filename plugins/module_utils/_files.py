@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import grp
+import hashlib
 import os
 import pwd
 import stat
@@ -306,3 +307,12 @@ def acting_as(account: Union[str, int, None]) -> Iterator[None]:
         os.seteuid(euid)
         os.setegid(saved_egid)
         os.setgroups(saved_groups)
+
+
+def sha256_file(path: str, block: int = 1 << 20) -> str:
+    """The sha256 of a file, read in blocks (never whole into memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(block), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -9,24 +9,16 @@ golden copy, file by file, and to say which files drifted. Standard library only
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import os
 import stat
 from typing import Dict, List, Optional
 
+from ansible_collections.cpkgs.conda.plugins.module_utils._files import sha256_file
+
 __all__ = ["MANIFEST_VERSION", "compare", "dump", "load", "scan"]
 
 MANIFEST_VERSION = 1
-_CHUNK = 1 << 20
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _excluded(relpath: str, patterns: List[str]) -> bool:
@@ -45,7 +37,7 @@ def _entry(full: str, checksums: bool) -> Optional[dict]:
     if stat.S_ISREG(info.st_mode):
         entry = {"type": "file", "size": info.st_size, "mode": stat.S_IMODE(info.st_mode)}
         if checksums:
-            entry["sha256"] = _sha256(full)
+            entry["sha256"] = sha256_file(full)
         return entry
     return None
 

@@ -31,7 +31,6 @@ so before the reinstall each damaged package's extracted copy in the package cac
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import os
 import shutil
@@ -44,6 +43,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     CondaRunner,
     InputError,
 )
+from ansible_collections.cpkgs.conda.plugins.module_utils._files import sha256_file
 
 __all__ = [
     "BOOKKEEPING",
@@ -61,7 +61,6 @@ __all__ = [
     "size_matches",
 ]
 
-_CHUNK = 1 << 20
 FROZEN_FILE = "frozen"  # CEP 22
 
 # Paths (relative to a prefix, fnmatch patterns where * also matches /) that are conda's bookkeeping or the
@@ -143,14 +142,6 @@ def parse_umask(value: object) -> int:
     if not 0 <= mask <= 0o777:
         raise InputError(f"umask: must be between 0000 and 0777, got {value!r}")
     return mask
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _excluded(relpath: str, patterns: Tuple[str, ...]) -> bool:
@@ -253,7 +244,7 @@ def _check_file(full: str, prefix: str, entry: dict, size: int, checksums: bool)
     if not (checksums and want):
         return "ok"
     try:
-        return "ok" if _sha256(full) == want else "changed"
+        return "ok" if sha256_file(full) == want else "changed"
     except OSError:
         return "changed"
 
@@ -372,7 +363,7 @@ def _cache_entry_intact(cache_dir: str, entry: object) -> bool:
     size = entry.get("size_in_bytes")
     if not stat.S_ISREG(info.st_mode) or (isinstance(size, int) and size != info.st_size):
         return False
-    return not entry.get("sha256") or _sha256(full) == entry["sha256"]
+    return not entry.get("sha256") or sha256_file(full) == entry["sha256"]
 
 
 def cache_damage(record: dict) -> Optional[str]:
