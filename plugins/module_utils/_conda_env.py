@@ -29,6 +29,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.cpkgs.conda.plugins.module_utils._files import FileError, write_file
@@ -46,6 +47,7 @@ __all__ = [
     "fingerprint",
     "installed_packages",
     "is_environment",
+    "planning_manager",
     "validate_name",
 ]
 
@@ -420,8 +422,64 @@ class EnvManager:
             return None
         return None if result["changed"] else result
 
+    def plan(self, env: EnvSpec) -> dict:
+        """Whether the env needs work, and why, from files only: no conda process, no lock, no writes.
+
+        ``needs_work`` is False exactly when :meth:`plan_offline` answers the env (a no-op of ``run``);
+        otherwise ``reason`` says what ``run`` would do or ask conda about. A bad input (an unreadable file,
+        a directory that is not an environment) is planned as work with the error as its reason, so the
+        caller acts on the env on its own and gets the full error there, without stopping the others.
+        """
+        where = {"name": env.name, "prefix": env.prefix, "state": env.state}
+        try:
+            offline = self.plan_offline(env)
+            if offline is not None:
+                where["prefix"] = offline["prefix"]
+                return dict(where, needs_work=False, reason="absent" if env.state == "absent" else "up to date")
+            prefix = self.prefix_of(env)
+            where["prefix"] = prefix
+            return dict(where, needs_work=True, reason=self._reason(env, prefix))
+        except (InputError, FileError) as exc:
+            return dict(where, needs_work=True, reason=f"error: {getattr(exc, 'message', None) or exc}")
+
+    def _reason(self, env: EnvSpec, prefix: str) -> str:
+        """Why ``run`` has work for an env that :meth:`plan_offline` did not answer (files only)."""
+        leftover = self._interrupted(prefix)
+        exists = is_environment(prefix)
+        if leftover == "rebuild":
+            return "rebuild (left half-built by an interrupted build)"
+        if env.state == "absent":
+            return "remove" if exists or leftover else "finish an earlier removal"
+        record = self.read_record(prefix) if exists else None
+        frozen = os.path.isfile(os.path.join(prefix, "conda-meta", FROZEN_FILE))
+        checks = [
+            (not exists, "build"),
+            (leftover == "open", "open (complete, left closed by an interrupted build)"),
+            (env.state == "latest", "update to latest (conda decides)"),
+            (record is None, "update (no record of the request: conda decides)"),
+            ((record or {}).get("request") != env.request(), "update (request changed)"),
+            ((record or {}).get("fingerprint") != fingerprint(prefix), "update (packages changed: conda decides)"),
+            (env.frozen is not None and frozen != env.frozen, "freeze" if env.frozen else "unfreeze"),
+            (env.condarc is not None, "write its .condarc"),
+        ]
+        return next((reason for hit, reason in checks if hit), "finish an earlier removal")
+
     def run(self, env: EnvSpec) -> dict:
-        """Bring one environment to its requested state; returns the module result for it."""
+        """Bring one environment to its requested state; returns the module result for it.
+
+        The result has ``elapsed`` (seconds) and ``counts`` (``linked``, ``unlinked``, ``packages``).
+        """
+        started = time.monotonic()
+        result = self._run(env)
+        result["elapsed"] = round(time.monotonic() - started, 2)
+        result["counts"] = {
+            "linked": len([a for a in result["actions"]["link"] if not a.startswith("(")]),
+            "unlinked": len(result["actions"]["unlink"]),
+            "packages": len(result["packages"]),
+        }
+        return result
+
+    def _run(self, env: EnvSpec) -> dict:
         prefix = self.prefix_of(env)
         if env.state == "absent" and os.path.normpath(prefix) == os.path.normpath(self.root_prefix):
             raise InputError(f"{env.param('prefix')}: refusing to remove the tree itself ({prefix})")
@@ -691,6 +749,11 @@ class EnvManager:
             write_file(path, json.dumps(mark).encode("utf-8"), new_mode=0o644)
         else:
             os.unlink(path)
+
+
+def planning_manager(root_prefix: str, envs_dirs: List[str], publish: bool = True) -> EnvManager:
+    """An :class:`EnvManager` for :meth:`EnvManager.plan` alone: its conda must not be asked and it writes nothing."""
+    return EnvManager(_NoConda(), root_prefix, envs_dirs, check_mode=True, publish=publish)
 
 
 def _purge(path: str) -> bool:

@@ -120,6 +120,20 @@ options:
       - All are planned first from files; conda runs only for those that need work.
     type: list
     elements: dict
+  plan:
+    description:
+      - Only say which environments need work, and why, without changing anything: no conda process starts, the
+        tree's lock is not taken and nothing is written (the same in check mode). The answer comes from the files
+        of each environment, as for a no-op run (the request record, the package records' fingerprint, the frozen
+        mark, the C(.condarc)).
+      - The task never reports a change. Each result of RV(envs) (or the single-environment result) then holds
+        C(name), C(prefix), C(state), C(needs_work) and C(reason); RV(todo) lists the environments that need work.
+      - An environment whose input is bad (an unreadable O(file), a directory that is not an environment) is
+        planned as needing work, its C(reason) starting with C(error:), so that acting on it gives the error.
+      - Meant for a play that plans many environments in one task and then acts on each one that needs work in a
+        task of its own (a loop; see the C(cpkgs.conda.conda_envs) role).
+    type: bool
+    default: false
   umask:
     description: The umask conda runs with, so a shared environment is readable by everyone.
     type: raw
@@ -177,6 +191,22 @@ EXAMPLES = r"""
       - {name: isis4.2.0, specs: [isis=4.2.0]}
       - {name: isis4.3.0, specs: [isis=4.3.0]}
       - {name: isis3.6.0, state: absent}
+
+- name: Which releases need work (no conda process, no lock; also in check mode)
+  cpkgs.conda.conda_env:
+    plan: true
+    envs:
+      - {name: isis4.2.0, specs: [isis=4.2.0]}
+      - {name: isis4.3.0, specs: [isis=4.3.0]}
+  register: releases_plan
+
+- name: Then each release that needs work, as a step of its own
+  cpkgs.conda.conda_env:
+    name: "{{ item.name }}"
+    specs: "{{ item.specs }}"
+  loop: "{{ releases_plan.envs | selectattr('needs_work') }}"
+  loop_control:
+    label: "{{ item.name }}: {{ item.reason }}"
 
 - name: From an environment file, pruning what it no longer lists
   cpkgs.conda.conda_env:
@@ -248,6 +278,36 @@ finished_removal:
   type: list
   elements: str
   sample: [/nfs/cpkgs/anaconda3_linux/.cpkgs-trash/isis3.6.0-k2j4x9a1]
+elapsed:
+  description: Seconds the environment took (planning, conda and the module's own writes).
+  returned: when O(envs) is not used and O(plan=false) (in O(envs) items likewise)
+  type: float
+  sample: 12.37
+counts:
+  description:
+    - How many packages were linked and unlinked (or would be, in check mode), and how many the environment has
+      after the task (before, in check mode). A build from an O(file) counts no linked packages in check mode.
+  returned: when O(envs) is not used and O(plan=false) (in O(envs) items likewise)
+  type: dict
+  sample: {linked: 3, unlinked: 0, packages: 3}
+needs_work:
+  description: With O(plan=true), whether the environment needs work.
+  returned: when O(plan=true) (single-environment form; in O(envs) items likewise)
+  type: bool
+  sample: true
+reason:
+  description:
+    - With O(plan=true), what the work is (C(build), C(remove), C(update (request changed)), C(freeze), ...), or
+      C(up to date) or C(absent) when there is none; C(error:) and the message for a bad input.
+  returned: when O(plan=true) (single-environment form; in O(envs) items likewise)
+  type: str
+  sample: build
+todo:
+  description: With O(plan=true), the names (or prefixes) of the environments that need work, in the given order.
+  returned: when O(plan=true)
+  type: list
+  elements: str
+  sample: [isis4.3.0]
 conda_calls:
   description: How many conda processes the task started (0 on a no-op re-run of O(state=present)).
   returned: always
@@ -264,7 +324,7 @@ lock:
 """
 
 import os
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -276,6 +336,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     FileError,
     InputError,
     clean_environment,
+    planning_manager,
 )
 from ansible_collections.cpkgs.conda.plugins.module_utils._lock import LockError, TreeLock
 from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params, tree_argument_spec
@@ -394,6 +455,16 @@ def _apply(
     return results, extra
 
 
+def _plan(module: AnsibleModule, paths: Any, envs: list) -> None:
+    """Answer ``plan: true``: which envs need work and why, from files only (no conda, no lock, no writes)."""
+    manager = planning_manager(paths.root_prefix or "", paths.envs_dirs(), publish=module.params["publish"])
+    results = [manager.plan(env) for env in envs]
+    todo = [str(result["name"] or result["prefix"]) for result in results if result["needs_work"]]
+    if module.params["envs"]:
+        module.exit_json(changed=False, envs=results, todo=todo, conda_calls=0)
+    module.exit_json(changed=False, todo=todo, conda_calls=0, **results[0])
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -415,6 +486,7 @@ def main() -> None:
             umask={"type": "raw", "default": "0022"},
             lock_timeout={"type": "int", "default": 600},
             lock_holder={"type": "str"},
+            plan={"type": "bool", "default": False},
         ),
         mutually_exclusive=[("name", "prefix", "envs"), ("specs", "file", "lockfile", "envs")],
         required_one_of=[("name", "prefix", "envs")],
@@ -429,6 +501,8 @@ def main() -> None:
         paths = paths_from_params(params)
     except (InputError, ValueError) as exc:
         module.fail_json(msg=str(exc))
+    if params["plan"]:
+        _plan(module, paths, envs)
     conda_exe = paths.conda_exe
     if not conda_exe:
         if module.check_mode and not paths.installed:

@@ -25,6 +25,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     clean_environment,
     fingerprint,
     is_environment,
+    planning_manager,
     render_condarc,
 )
 from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_read import parse_condarc
@@ -782,3 +783,86 @@ def test_a_new_env_of_the_same_name_while_an_old_one_waits_for_removal(
     assert created["changed"] is True
     assert is_environment(str(prefix))
     assert len(created["finished_removal"]) == 1
+
+
+# ------------------------------------------------------------------- plan: which envs need work, from files only
+
+
+def plan(tree: Path, *specs: EnvSpec) -> list[dict]:
+    """``plan`` of each env with the module's planning manager (its conda must not be asked)."""
+    planner = planning_manager(str(tree), [str(tree / "envs")])
+    return [planner.plan(spec) for spec in specs]
+
+
+def _snapshot(tree: Path) -> dict:
+    return {str(p): (p.stat().st_mode, p.stat().st_mtime_ns) for p in sorted(tree.rglob("*"))}
+
+
+def test_plan_names_exactly_the_envs_that_need_work_and_why(tree: Path, conda: FakeConda) -> None:
+    for name in ("done", "changed", "frozen", "gone", "latest"):
+        manager(tree, conda).run(env(name=name, specs=["pkga"]))
+    (tree / "envs" / "closed").mkdir()
+    _closed_leftover(tree / "envs" / "closed", complete=False)
+    conda.calls.clear()
+    before = _snapshot(tree)
+    results = plan(
+        tree,
+        env(name="done", specs=["pkga"]),
+        env(name="new", specs=["pkga"]),
+        env(name="changed", specs=["pkga=1.0"]),
+        env(name="frozen", specs=["pkga"], frozen=True),
+        env(name="gone", state="absent"),
+        env(name="never", state="absent"),
+        env(name="latest", specs=["pkga"], state="latest"),
+        env(name="closed", specs=["pkga"]),
+    )
+    assert conda.calls == []  # no conda process
+    assert _snapshot(tree) == before  # nothing written, not even the lock
+    assert [(r["name"], r["needs_work"], r["reason"]) for r in results] == [
+        ("done", False, "up to date"),
+        ("new", True, "build"),
+        ("changed", True, "update (request changed)"),
+        ("frozen", True, "freeze"),
+        ("gone", True, "remove"),
+        ("never", False, "absent"),
+        ("latest", True, "update to latest (conda decides)"),
+        ("closed", True, "rebuild (left half-built by an interrupted build)"),
+    ]
+    assert results[0]["prefix"] == str(tree / "envs" / "done")
+    assert results[1]["prefix"] == str(tree / "envs" / "new")
+
+
+def test_plan_agrees_with_a_no_op_run(tree: Path, conda: FakeConda) -> None:
+    """What the plan calls up to date, run leaves alone without conda; what it calls work, run changes."""
+    manager(tree, conda).run(env(specs=["pkga"]))
+    (tree / "envs" / "e1" / "conda-meta" / "pkgc-1.0-0.json").unlink()  # changed by hand: conda must decide
+    (result,) = plan(tree, env(specs=["pkga"]))
+    assert (result["needs_work"], result["reason"]) == (True, "update (packages changed: conda decides)")
+    manager(tree, conda).run(env(specs=["pkga"]))  # conda says nothing to do; the record is refreshed
+    conda.calls.clear()
+    (result,) = plan(tree, env(specs=["pkga"]))
+    assert result["needs_work"] is False
+    assert manager(tree, conda).run(env(specs=["pkga"]))["changed"] is False
+    assert conda.calls == []
+
+
+def test_plan_reports_a_bad_input_as_work_for_that_env_only(tree: Path, conda: FakeConda) -> None:
+    (tree / "envs" / "notanenv" / "conda-meta").mkdir(parents=True)
+    results = plan(
+        tree,
+        env(name="notanenv", specs=["pkga"]),
+        env(name="nofile", file=str(tree / "missing.yml")),
+        env(name="fine", state="absent"),
+    )
+    assert [r["needs_work"] for r in results] == [True, True, False]
+    assert results[0]["reason"].startswith("error: ") and "is not a conda environment" in results[0]["reason"]
+    assert results[1]["reason"].startswith("error: file: cannot read")
+    assert conda.calls == []
+
+
+def test_run_reports_elapsed_and_counts(tree: Path, conda: FakeConda) -> None:
+    created = manager(tree, conda).run(env(specs=["pkga"]))
+    assert created["counts"] == {"linked": 3, "unlinked": 0, "packages": 3}
+    assert isinstance(created["elapsed"], float) and created["elapsed"] >= 0
+    removed = manager(tree, conda).run(env(state="absent"))
+    assert removed["counts"] == {"linked": 0, "unlinked": 3, "packages": 0}
