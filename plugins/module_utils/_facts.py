@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 
 from ansible_collections.cpkgs.conda.plugins.module_utils._tree import CondaPaths, conda_subdir, conda_version
 
-__all__ = ["FactsCollector", "account_name", "mount_of", "parse_mountinfo", "path_owner"]
+__all__ = ["FactsCollector", "account_name", "mount_of", "parse_mountinfo", "path_owner", "root_state"]
 
 
 def _unescape_mount(field: str) -> str:
@@ -86,6 +86,33 @@ def path_owner(path: str | None) -> str | None:
 def is_environment(prefix: str) -> bool:
     """conda's test of an environment (``PrefixData.is_environment``): ``conda-meta/history`` is a file."""
     return os.path.isfile(os.path.join(prefix, "conda-meta", "history"))
+
+
+# What the conda_tree role writes at a tree's prefix before it runs the installer (host, pid, time) and removes
+# once the installer finished; and the tree lock's directory (cpkgs.conda.tree_lock), which may precede a tree.
+INSTALLING_MARKER = ".cpkgs-installing"
+LOCK_DIR = ".cpkgs-lock"
+
+
+def root_state(prefix: str | None) -> str:
+    """What is at a tree's prefix: ``installed``, ``absent``, ``empty``, ``interrupted`` or ``foreign``.
+
+    ``installed``: the installer finished (``conda-meta/history``, conda's own test of an environment).
+    ``empty``: nothing, or only the tree lock's directory. ``interrupted``: no history but the role's
+    installing marker: the leftover of the role's own install, killed before it finished. ``foreign``:
+    anything else (files, a half tree nobody marked): not ours to overwrite.
+    """
+    if not prefix or not os.path.lexists(prefix):
+        return "absent"
+    if is_environment(prefix):
+        return "installed"
+    try:
+        names = set(os.listdir(prefix))
+    except OSError:  # not a directory, or unreadable: whatever it is, it is not ours
+        return "foreign"
+    if INSTALLING_MARKER in names:
+        return "interrupted"
+    return "empty" if names <= {LOCK_DIR} else "foreign"
 
 
 class FactsCollector:
@@ -165,7 +192,7 @@ class FactsCollector:
             prefixes += [os.path.normpath(p) for p in self._environments_txt(home)]
         result = []
         seen = set()
-        if root and os.path.isdir(os.path.join(root, "conda-meta")):
+        if root and is_environment(root):
             seen.add(root)
             result.append(self._env(root, envs_dirs))
         for prefix in prefixes:
@@ -197,7 +224,8 @@ class FactsCollector:
         files, problems = paths.condarc_files()
         self.warnings += [f"cannot read {problem}" for problem in problems]
         envs_dirs = paths.envs_dirs(files)
-        installed = paths.installed
+        state = root_state(paths.root_prefix)
+        installed = state == "installed"  # the installer finished, not merely began (conda-meta/history)
         profile_d = paths.tree_file("etc", "profile.d")
         return {
             "system": paths.system,
@@ -208,6 +236,7 @@ class FactsCollector:
             "trees": paths.trees,
             "root_prefix": paths.root_prefix,
             "installed": installed,
+            "root_state": state,
             "conda_exe": paths.conda_exe,
             "condabin": paths.tree_file("condabin"),
             "conda_sh": os.path.join(profile_d, "conda.sh") if profile_d else None,

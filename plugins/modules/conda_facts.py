@@ -129,10 +129,23 @@ ansible_facts:
           type: str
           sample: /nfs/cpkgs/anaconda3_linux
         installed:
-          description: Whether a tree is installed at RV(ansible_facts.conda.root_prefix) (it has C(conda-meta)).
+          description:
+            - Whether a tree is installed at RV(ansible_facts.conda.root_prefix), that is its installer finished.
+            - It has C(conda-meta/history), conda's own test of an environment; a killed installer leaves C(conda-meta)
+              without it.
           returned: always
           type: bool
           sample: true
+        root_state:
+          description:
+            - What is at RV(ansible_facts.conda.root_prefix). V(installed) (as RV(ansible_facts.conda.installed)),
+              V(absent), V(empty) (nothing, or only the tree lock's C(.cpkgs-lock)), V(interrupted) (no
+              C(conda-meta/history) but the C(.cpkgs-installing) marker the C(conda_tree) role writes before it runs the
+              installer: its own install, killed before it finished), V(foreign) (anything else: not a finished tree,
+              not the role's).
+          returned: always
+          type: str
+          sample: installed
         conda_exe:
           description: The tree's conda executable; null when there is none.
           returned: always

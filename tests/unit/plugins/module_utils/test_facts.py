@@ -281,3 +281,33 @@ def test_only_prefixes_that_are_envs(share: Path, accounts: dict, tmp_path: Path
     assert str(tmp_path / "gone") not in listed
     assert str(share / "anaconda3_linux" / "envs" / "half") not in listed
     assert str(share / "anaconda3_linux" / "envs" / "isis4.3.0") in listed
+
+
+@pytest.mark.parametrize(
+    ("layout", "state"),
+    [
+        (None, "absent"),
+        ([], "empty"),
+        ([".cpkgs-lock/"], "empty"),
+        ([".cpkgs-installing", ".cpkgs-lock/", "conda-meta/", "bin/conda"], "interrupted"),
+        (["conda-meta/", "bin/conda"], "foreign"),
+        (["README"], "foreign"),
+        (["conda-meta/history", "bin/conda"], "installed"),
+    ],
+)
+def test_root_state(tmp_path: Path, layout: list | None, state: str) -> None:
+    """A tree counts as installed only once its installer finished; a killed install of the role's is its own."""
+    root = tmp_path / "share" / "anaconda3_linux"
+    (tmp_path / "share").mkdir()
+    if layout is not None:
+        root.mkdir()
+        for name in layout:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            if name.endswith("/"):
+                (root / name).mkdir(exist_ok=True)
+            else:
+                (root / name).write_text("")
+    facts = _collect(tmp_path / "share", tmp_path / "home")
+    assert facts["root_state"] == state
+    assert facts["installed"] is (state == "installed")
+    assert _facts.root_state(str(root)) == state
