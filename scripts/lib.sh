@@ -67,6 +67,7 @@ cpkgs::venv() {
 cpkgs::python() {
     local version="$1" found root
     found="$(command -v "python$version" 2>/dev/null || true)"
+    case "$found" in */shims/*) found="" ;; esac  # a pyenv shim runs only the version pyenv has selected
     if [ -z "$found" ] && root="$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")" && [ -d "$root/versions" ]; then
         found="$(find "$root/versions" -maxdepth 3 -path "*/versions/$version*/bin/python$version" | sort -V | tail -n1)"
     fi

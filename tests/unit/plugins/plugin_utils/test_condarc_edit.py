@@ -217,8 +217,9 @@ def test_plain_keys_are_accepted_and_read_back(key: str) -> None:
 class _TaggedText(str):
     """Like ansible-core 2.16's AnsibleUnsafeText: a str subclass whose ``__str__`` returns itself."""
 
-    def __str__(self) -> str:
-        return self  # pylint: disable=invalid-str-returned  # the very behaviour the test reproduces
+    # Returning a str subclass from __str__ is the very behaviour this test reproduces.
+    def __str__(self) -> str:  # pylint: disable=invalid-str-returned
+        return self
 
 
 def test_tagged_strings_from_ansible_are_written_as_plain_yaml() -> None:
