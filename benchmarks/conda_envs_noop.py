@@ -1,12 +1,19 @@
-"""What a no-op run of the ``cpkgs.conda.conda_envs`` role costs for 14 and 100 release environments.
+"""What a no-op run of the ``cpkgs.conda.conda_envs`` role costs for 14 and 100 release environments, and what
+a build of 14 costs planned-then-acted (one step per environment) against one single task.
 
-For each N it prints:
+For each N (no-op) it prints:
 
 * role     - the time Ansible spends in the role (``ansible.posix.profile_roles``), the issue's target
-             being under 1.5 s for 14 environments;
+             being under 1.5 s for 14 environments: the role as it is (one plan task, the loop skipped, the
+             activation task comparing the plain entries), the same without the activation task, and the
+             former single task (``conda_envs_stop_at_first_failure: true``, no activation);
+* envs tasks - how many tasks of the role ran a module for the environments (the plan: 1);
 * play     - the whole ``ansible-playbook`` wall time, Ansible's start-up and fact gathering included;
 * per-task - the same play with one ``ansible.builtin.command: /bin/true`` task per environment instead of
              the role: the floor of any design that pays one Ansible task per environment.
+
+The build table: 14 environments built from nothing (package cache warm) by the role as it is (one plan
+task, then one loop item per environment) and by the single task, without the activation task in both.
 
 Run after ``bash scripts/test.sh`` (or ``scripts/demo.sh``) has built the test bed:
 
@@ -33,7 +40,7 @@ from pathlib import Path
 from _testbed import BIN, CHANNEL, INSTALLER, ansible_env
 
 
-def write_play(path: Path, tree: Path, count: int, per_task: bool) -> None:
+def write_play(path: Path, tree: Path, count: int, per_task: bool, extra: dict | None = None) -> None:
     envs = [{"name": f"e{i:03d}", "specs": ["isis=4.3.0"]} for i in range(count)]
     if per_task:
         tasks = [
@@ -51,6 +58,7 @@ def write_play(path: Path, tree: Path, count: int, per_task: bool) -> None:
                 "conda_envs_channels": [CHANNEL],
                 "conda_envs_offline": True,
                 "conda_envs_list": envs,
+                **(extra or {}),
             },
             "roles": [{"role": "cpkgs.conda.conda_envs"}],
         }
@@ -76,6 +84,42 @@ def run_play(play: Path) -> tuple[float, float, str]:
         raise SystemExit(f"ansible-playbook failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
     role = sum(float(m) for m in re.findall(r"^conda_envs -+ ([0-9.]+)s$", proc.stdout, re.MULTILINE))
     return wall, role, proc.stdout
+
+
+# The former role: all environments in one task, no activation files.
+SINGLE = {"conda_envs_stop_at_first_failure": True, "conda_envs_activation_formats": []}
+NO_ACTIVATION = {"conda_envs_activation_formats": []}
+
+
+def envs_tasks(out: str) -> int:
+    """How many tasks of the role ran cpkgs.conda.conda_env (not skipped): from the task banners' results."""
+    count = 0
+    for block in re.split(r"(?m)^TASK \[", out)[1:]:
+        title = block.split("]", 1)[0]
+        is_envs = "Plan the release" in title or "Build, update or remove" in title
+        if is_envs and re.search(r"(?m)^(ok|changed): \[", block):
+            count += 1
+    return count
+
+
+def build(work: Path, tree: Path, count: int, extra: dict) -> float:
+    """The role's time building ``count`` environments from nothing (the envs removed first)."""
+    for prefix in (tree / "envs").glob("b*"):
+        shutil.rmtree(prefix)
+    play = work / "build.json"
+    envs_play(play, tree, count, extra)
+    _wall, role, out = run_play(play)
+    if "changed=0" in out:
+        raise SystemExit(f"the build changed nothing:\n{out[-2000:]}")
+    return role
+
+
+def envs_play(path: Path, tree: Path, count: int, extra: dict) -> None:
+    """A play of the role with ``count`` environments b000... (the releases of the test bed in turn)."""
+    versions = ["3.6.0", "3.6.2", "3.7.0", "3.7.1", "3.8.0", "3.8.1", "3.9.0", "3.9.1", "4.0.0", "4.0.1", "4.1.0"]
+    versions += ["4.1.1", "4.2.0", "4.3.0"]
+    envs = [{"name": f"b{i:03d}", "specs": [f"isis={versions[i % len(versions)]}"]} for i in range(count)]
+    write_play(path, tree, 0, per_task=False, extra={**extra, "conda_envs_list": envs})
 
 
 def prepare(work: Path, tree: Path, count: int) -> None:
@@ -107,22 +151,49 @@ def main() -> int:
             prepare(work, tree, count)
             play = work / f"noop-{count}.json"
             write_play(play, tree, count, per_task=False)
-            run_play(play)  # settles the request records of the copies
+            run_play(play)  # settles the request records of the copies and writes the activation files
             wall, role, out = run_play(play)
             if "changed=0" not in out:
                 raise SystemExit(f"the no-op run changed something:\n{out[-2000:]}")
+            plan_only = work / f"noop-plan-{count}.json"
+            write_play(plan_only, tree, count, per_task=False, extra=NO_ACTIVATION)
+            _wall, role_plan, _out = run_play(plan_only)
+            single = work / f"noop-single-{count}.json"
+            write_play(single, tree, count, per_task=False, extra=SINGLE)
+            _wall, role_single, out_single = run_play(single)
             baseline = work / f"per-task-{count}.json"
             write_play(baseline, tree, count, per_task=True)
             per_task_wall, _role, _out = run_play(baseline)
-            rows.append((count, role, wall, per_task_wall))
+            rows.append(
+                (count, role, role_plan, role_single, envs_tasks(out), envs_tasks(out_single), wall, per_task_wall)
+            )
+        build(work, tree, 14, NO_ACTIVATION)  # warms the package cache for both
+        built = [
+            (name, build(work, tree, 14, extra))
+            for name, extra in (("plan + 14 steps", NO_ACTIVATION), ("single task", SINGLE))
+        ]
     print("No-op run of the conda_envs role (test-bed stand-in tree; no conda process starts on a no-op)")
-    print(f"{'envs':>5} {'role s':>7} {'play s':>7} {'N x /bin/true play s':>21} {'per-task/play':>14}")
-    for count, role, wall, per_task in rows:
-        print(f"{count:>5} {role:>7.2f} {wall:>7.2f} {per_task:>21.2f} {per_task / wall:>13.1f}x")
     print(
-        "role: time inside the role (profile_roles); play: ansible-playbook wall time incl. start-up. Target: the "
-        "role under 1.5 s for 14 environments."
+        f"{'envs':>5} {'role s':>7} {'plan only s':>12} {'single task s':>14} {'envs tasks':>11} {'play s':>7} "
+        f"{'N x /bin/true play s':>21} {'per-task/play':>14}"
     )
+    for count, role, role_plan, role_single, tasks, tasks_single, wall, per_task in rows:
+        print(
+            f"{count:>5} {role:>7.2f} {role_plan:>12.2f} {role_single:>14.2f} {f'{tasks} ({tasks_single})':>11} "
+            f"{wall:>7.2f} {per_task:>21.2f} {per_task / wall:>13.1f}x"
+        )
+    print(
+        "role: time inside the role (profile_roles), as it is (plan task + activation task comparing the sh/csh "
+        "entries); plan only: without the activation task; single task: the former role (one task for all, "
+        "conda_envs_stop_at_first_failure: true, no activation). envs tasks: tasks that ran conda_env (single "
+        "task's in brackets). play: ansible-playbook wall time incl. start-up. Target: the role under 1.5 s for 14 "
+        "environments."
+    )
+    print()
+    print("Build of 14 environments from nothing (package cache warm; no activation task)")
+    print(f"{'how':<16} {'role s':>7}")
+    for name, role in built:
+        print(f"{name:<16} {role:>7.2f}")
     return 0
 
 
