@@ -122,7 +122,7 @@ options:
     elements: dict
   plan:
     description:
-      - Only say which environments need work, and why, without changing anything: no conda process starts, the
+      - Only say which environments need work, and why, without changing anything. No conda process starts, the
         tree's lock is not taken and nothing is written (the same in check mode). The answer comes from the files
         of each environment, as for a no-op run (the request record, the package records' fingerprint, the frozen
         mark, the C(.condarc)).
