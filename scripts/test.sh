@@ -22,9 +22,10 @@
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_STAGES="lint sanity testbed units integration activation build compat molecule real-testbed real-integration real-molecule nfs"
+ALL_STAGES="lint sanity testbed units integration activation build molecule real-testbed real-integration real-molecule nfs"
 # The oldest and the newest ansible-core the collection supports (CORE@PYTHON; meta/runtime.yml says the
-# oldest): stage compat runs sanity, units and integration on each. The main venv's ansible-core runs the rest.
+# oldest): stages sanity, units and integration run on each (a venv apiece under $CPKGS_BUILD). The main venv's
+# ansible-core (requirements/test.txt) runs lint, the Molecule scenarios, the demo and real-integration.
 COMPAT_MATRIX="2.16.19@3.11 2.21.5@3.13"
 # The oldest python of managed nodes (RHEL 9's 3.9, RHEL 8's python39): modules' unit tests run on it too.
 MANAGED_PYTHON=3.9
@@ -117,8 +118,22 @@ YAML
     return "$rc"
 }
 
+# on_each_core NAME ARGS...: `ansible_test ARGS` once with each ansible-core of COMPAT_MATRIX (its python
+# substituted for @PY@), each run timed as NAME:CORE.
+on_each_core() {
+    local name="$1" entry core py venv arg
+    shift
+    for entry in $COMPAT_MATRIX; do
+        core="${entry%@*}" py="${entry#*@}"
+        venv="$(cpkgs::matrix_venv "$core" "$py")" || { STAGE_RC=1; continue; }
+        local args=()
+        for arg in "$@"; do args+=("${arg//@PY@/$py}"); done
+        check cpkgs::timed "$name:$core" in_venv "$venv" ansible_test "${args[@]}"
+    done
+}
+
 stage_sanity() {
-    check ansible_test sanity --local --python 3.11 --color yes
+    on_each_core sanity sanity --local --python @PY@ --color yes
 }
 
 stage_testbed() {
@@ -130,15 +145,25 @@ stage_units() {
     if [ -z "$(find "$CPKGS_REPO/tests/unit" -name 'test_*.py' -print -quit)" ]; then
         echo "no unit tests yet"; return 0
     fi
-    check ansible_test units --local --python 3.11 --color yes
+    on_each_core units units --local --python @PY@ --color yes --requirements
+    # and on the oldest managed-node python (tests/config.yml), with the oldest ansible-core
+    local oldest="${COMPAT_MATRIX%% *}" venv
+    venv="$(cpkgs::matrix_venv "${oldest%@*}" "${oldest#*@}")" || return 1
+    check cpkgs::timed "units:${oldest%@*}:py$MANAGED_PYTHON" in_venv "$venv" with_python "$MANAGED_PYTHON" \
+        ansible_test units --venv --python "$MANAGED_PYTHON" --color yes --requirements
 }
 
 stage_integration() {
     if [ -z "$(find "$CPKGS_REPO/tests/integration/targets" -mindepth 1 -maxdepth 1 -type d -print -quit)" ]; then
         echo "no integration targets yet"; return 0
     fi
-    # shellcheck disable=SC2086 # a list of target names
-    check ansible_test integration --local --python 3.11 --color yes ${CPKGS_IT_TARGETS:-}
+    local targets
+    read -r -a targets <<<"${CPKGS_IT_TARGETS:-}"
+    if [ -n "${CPKGS_IT_MAIN_CORE:-}" ]; then  # the main venv's ansible-core only (stage real-integration)
+        check ansible_test integration --local --python 3.11 --color yes "${targets[@]}"
+    else
+        on_each_core integration integration --local --python @PY@ --color yes "${targets[@]}"
+    fi
 }
 
 # Loading a release without conda (module conda_activation): the generated Lmod and Environment Modules files
@@ -198,31 +223,6 @@ stage_molecule() {
     done
 }
 
-# Sanity, units and integration again with the oldest and the newest supported ansible-core. Units also
-# run on python 3.9, the oldest managed-node python (tests/config.yml), with the oldest ansible-core.
-in_venv() {
-    local -x PATH="$1/bin:$PATH"
-    shift
-    "$@"
-}
-
-stage_compat() {
-    local entry core py venv
-    for entry in $COMPAT_MATRIX; do
-        core="${entry%@*}" py="${entry#*@}"
-        venv="$(cpkgs::matrix_venv "$core" "$py")" || { STAGE_RC=1; continue; }
-        check cpkgs::timed "compat:$core:sanity" in_venv "$venv" ansible_test sanity --local --python "$py" --color yes
-        check cpkgs::timed "compat:$core:units" in_venv "$venv" \
-            ansible_test units --local --python "$py" --color yes --requirements
-        check cpkgs::timed "compat:$core:integration" in_venv "$venv" \
-            ansible_test integration --local --python "$py" --color yes
-        if [ "$entry" = "${COMPAT_MATRIX%% *}" ]; then
-            check cpkgs::timed "compat:$core:units:py$MANAGED_PYTHON" in_venv "$venv" with_python "$MANAGED_PYTHON" \
-                ansible_test units --venv --python "$MANAGED_PYTHON" --color yes --requirements
-        fi
-    done
-}
-
 # with_python X.Y CMD...: CMD with python X.Y on PATH (ansible-test --venv makes its venv from it).
 with_python() {
     local dir
@@ -251,7 +251,7 @@ stage_real-testbed() {
 
 stage_real-integration() {
     real_kit_missing && return 0
-    CPKGS_IT_INSTALLER="$CPKGS_REAL_INSTALLER" CPKGS_IT_CONDA_KIND=real stage_integration
+    CPKGS_IT_INSTALLER="$CPKGS_REAL_INSTALLER" CPKGS_IT_CONDA_KIND=real CPKGS_IT_MAIN_CORE=1 stage_integration
 }
 
 with_real_installer() {
