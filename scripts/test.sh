@@ -223,6 +223,13 @@ stage_molecule() {
     done
 }
 
+# in_venv DIR CMD...: CMD with DIR/bin first on PATH (ansible-test and ansible-core of that venv).
+in_venv() {
+    local -x PATH="$1/bin:$PATH"
+    shift
+    "$@"
+}
+
 # with_python X.Y CMD...: CMD with python X.Y on PATH (ansible-test --venv makes its venv from it).
 with_python() {
     local dir

@@ -140,9 +140,9 @@ ansible_facts:
           description:
             - What is at RV(ansible_facts.conda.root_prefix). V(installed) (as RV(ansible_facts.conda.installed)),
               V(absent), V(empty) (nothing, or only the tree lock's C(.cpkgs-lock)), V(interrupted) (no
-              C(conda-meta/history) but the C(.cpkgs-installing) marker the C(conda_tree) role writes before it runs the
-              installer, so its own install killed before it finished), V(foreign) (anything else, neither a finished tree
-              nor the role's).
+              C(conda-meta/history) but the C(.cpkgs-installing) marker the C(conda_tree) role writes before it runs
+              the installer, so its own install killed before it finished), V(foreign) (anything else, neither a
+              finished tree nor the role's).
           returned: always
           type: str
           sample: installed
