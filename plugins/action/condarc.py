@@ -59,7 +59,7 @@ class ActionModule(ActionBase):
                 f"{path}: key(s) {', '.join(unknown)} are not among the conda keys this module knows; "
                 "written as given (conda plugins add keys of their own)"
             ]
-        result.update(path=path, changes=changes, values={s.key: document.value(s.key) for s in settings})
+        result.update(path=path, changes=changes, key_values={s.key: document.value(s.key) for s in settings})
         result["changed"] = bool(changes) or read["attributes_differ"]
         if self._task.diff and changes:
             result["diff"] = {

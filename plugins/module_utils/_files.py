@@ -256,7 +256,7 @@ def write_file(path: str, data: bytes, *, new_mode: int = 0o644, umask: Optional
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        mask = current_umask() if umask is None else umask
+        mask = current_umask() if umask is None else int(umask)
         _set_attributes(fd, existing, new_mode & ~mask)
         os.fsync(fd)
         os.close(fd)

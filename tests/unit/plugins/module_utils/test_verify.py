@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ def _make_env(tmp_path: Path, *, conda_style_sizes: bool = True) -> tuple[Path, 
     (prefix / "conda-meta").mkdir(parents=True)
     (prefix / "share").mkdir()
     (prefix / "bin").mkdir()
-    (prefix / "share" / "data").hardlink_to(cache / "share" / "data")
+    os.link(cache / "share" / "data", (prefix / "share" / "data"))
     in_prefix = in_package.replace(PLACEHOLDER.encode(), str(prefix).encode())
     (prefix / "bin" / "tool").write_bytes(in_prefix)
     (prefix / "bin" / "tool-link").symlink_to("tool")
