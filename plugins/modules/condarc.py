@@ -221,7 +221,7 @@ changes:
 key_values:
   description:
     - The managed keys' values after the task (as they would be, in check mode). (Not C(values), which Jinja's
-      dot notation cannot reach: it is a method of every dict.)
+      dot notation cannot reach, as it is a method of every dict.)
   returned: success
   type: dict
   sample: {channels: [conda-forge], auto_update_conda: false}
