@@ -47,6 +47,7 @@ __all__ = [
     "fingerprint",
     "installed_packages",
     "is_environment",
+    "parse_umask",
     "planning_manager",
     "validate_name",
 ]
@@ -79,6 +80,17 @@ class CondaError(Exception):
         self.rc = rc
         self.cmd = cmd
         self.details = details or {}
+
+
+def parse_umask(value: object) -> int:
+    """The ``umask`` option as a number; ``InputError`` names it."""
+    try:
+        mask = int(str(value), 8)
+    except ValueError:
+        raise InputError(f"umask: must be an octal number like '0022', got {value!r}") from None
+    if not 0 <= mask <= 0o777:
+        raise InputError(f"umask: must be between 0000 and 0777, got {value!r}")
+    return mask
 
 
 def clean_environment(environ: Dict[str, str]) -> Dict[str, str]:

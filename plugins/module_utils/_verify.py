@@ -54,7 +54,6 @@ __all__ = [
     "check_entry",
     "find_envs",
     "load_records",
-    "parse_umask",
     "record_label",
     "reinstall_spec",
     "resolve_envs",
@@ -131,17 +130,6 @@ class EnvAudit:
             "unreadable": list(self.unreadable),
             "counts": self.counts(),
         }
-
-
-def parse_umask(value: object) -> int:
-    """The ``umask`` option as a number; ``InputError`` names it."""
-    try:
-        mask = int(str(value), 8)
-    except ValueError:
-        raise InputError(f"umask: must be an octal number like '0022', got {value!r}") from None
-    if not 0 <= mask <= 0o777:
-        raise InputError(f"umask: must be between 0000 and 0777, got {value!r}")
-    return mask
 
 
 def _excluded(relpath: str, patterns: Tuple[str, ...]) -> bool:

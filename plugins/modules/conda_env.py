@@ -336,6 +336,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     FileError,
     InputError,
     clean_environment,
+    parse_umask,
     planning_manager,
 )
 from ansible_collections.cpkgs.conda.plugins.module_utils._lock import LockError, TreeLock
@@ -355,16 +356,6 @@ _ENV_KEYS = (
     "prune",
     "condarc",
 )
-
-
-def _umask(value: object) -> int:
-    try:
-        mask = int(str(value), 8)
-    except ValueError:
-        raise InputError(f"umask: must be an octal number like '0022', got {value!r}") from None
-    if not 0 <= mask <= 0o777:
-        raise InputError(f"umask: must be between 0000 and 0777, got {value!r}")
-    return mask
 
 
 def _env_specs(params: dict) -> list:
@@ -497,7 +488,7 @@ def main() -> None:
         if params["lock_timeout"] < 0:
             raise InputError(f"lock_timeout: must be 0 or more seconds, got {params['lock_timeout']}")
         envs = _env_specs(params)
-        os.umask(_umask(params["umask"]))
+        os.umask(parse_umask(params["umask"]))
         paths = paths_from_params(params)
     except (InputError, ValueError) as exc:
         module.fail_json(msg=str(exc))

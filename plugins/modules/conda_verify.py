@@ -201,9 +201,10 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     CondaRunner,
     InputError,
     clean_environment,
+    parse_umask,
 )
 from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params, tree_argument_spec
-from ansible_collections.cpkgs.conda.plugins.module_utils._verify import Verifier, parse_umask, resolve_envs
+from ansible_collections.cpkgs.conda.plugins.module_utils._verify import Verifier, resolve_envs
 
 _COUNT_KEYS = ("packages", "damaged_packages", "changed", "missing", "unexpected", "unreadable", "files", "bytes")
 
