@@ -61,6 +61,7 @@ UNFROZEN_ENVIRON = {"CONDA_PROTECT_FROZEN_ENVS": "false"}
 _RECORD_VERSION = 1
 # Variables that make conda act on another environment or chown files to the sudo caller (conda#7267).
 _DROP_VARS = ("CONDA_PREFIX", "CONDA_SHLVL", "CONDA_DEFAULT_ENV", "CONDA_PROMPT_MODIFIER", "CONDARC_ENV")
+_NAME_MAX = 255  # bytes in one directory name (NAME_MAX of Linux and macOS file systems)
 _BAD_NAME = re.compile(r"[/\s:#]")
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # a .condarc key that YAML needs no quotes for
 
@@ -112,7 +113,19 @@ def validate_name(name: str, param: str = "name") -> None:
         raise InputError(f"{param}: {name!r} must not start with '-'")
     if name in ("base", "root"):
         raise InputError(f"{param}: {name!r} is the tree itself; give prefix explicitly to manage it")
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > _NAME_MAX:
+        raise InputError(
+            f"{param}: {_shown(name)} ({size} bytes) is too long for a directory name ({_NAME_MAX} at most)"
+        )
 
+
+def _shown(value: str, keep: int = 8) -> str:
+    """A long value in a message: quoted, cut ``keep`` characters into its longest part, with an ellipsis."""
+    if len(value) <= 40:
+        return repr(value)
+    longest = max(value.split("/"), key=len)
+    return repr(value[: value.find(longest) + keep] + "…")
 
 def is_environment(prefix: str) -> bool:
     """conda's own test: a prefix is an environment when it has ``conda-meta/history``."""
@@ -237,13 +250,26 @@ class EnvSpec:
     def param(self, name: str) -> str:
         return f"{self.where}.{name}" if self.where else name
 
-    def validate(self) -> None:
+    def _validate_where(self) -> None:
+        """``name`` or ``prefix``: exactly one, and one conda and the file system accept."""
+        if self.name == "" and not self.prefix:  # given, but empty: say so, with the value
+            validate_name(self.name, self.param("name"))
         if bool(self.name) == bool(self.prefix):
             raise InputError(f"{self.param('name')}: give exactly one of name and prefix")
         if self.name is not None:
             validate_name(self.name, self.param("name"))
         if self.prefix is not None and not os.path.isabs(self.prefix):
             raise InputError(f"{self.param('prefix')}: must be an absolute path, got {self.prefix!r}")
+        if self.prefix:
+            longest = max(len(part.encode("utf-8", "surrogateescape")) for part in self.prefix.split("/"))
+            if longest > _NAME_MAX:
+                raise InputError(
+                    f"{self.param('prefix')}: {_shown(self.prefix)} has a part of {longest} bytes "
+                    f"({_NAME_MAX} at most in a directory name)"
+                )
+
+    def validate(self) -> None:
+        self._validate_where()
         if self.state not in ("present", "latest", "absent"):
             raise InputError(f"{self.param('state')}: must be present, latest or absent, got {self.state!r}")
         sources = [n for n in ("specs", "file", "lockfile") if getattr(self, n)]
