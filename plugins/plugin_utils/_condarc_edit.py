@@ -216,8 +216,9 @@ def _builtin(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_builtin(v) for v in value]
     if isinstance(value, str):
-        # not str(value): ansible-core 2.16's AnsibleUnsafeText.__str__ returns the tagged object itself
-        return value.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
+        # str.__str__ copies a subclass into a plain str; str(value) would not (ansible-core 2.16's
+        # AnsibleUnsafeText.__str__ returns itself, and its encode/decode round trip stays tagged too)
+        return str.__str__(value)
     for kind in (bool, int, float):  # bool first: it is an int
         if isinstance(value, kind):
             return kind(value)

@@ -221,6 +221,16 @@ class _TaggedText(str):
     def __str__(self) -> str:  # pylint: disable=invalid-str-returned
         return self
 
+    def encode(self, *args: object, **kwargs: object) -> bytes:
+        return _TaggedBytes(str.encode(self, *args, **kwargs))  # type: ignore[arg-type]
+
+
+class _TaggedBytes(bytes):
+    """AnsibleUnsafeBytes: decoding gives tagged text again."""
+
+    def decode(self, *args: object, **kwargs: object) -> str:
+        return _TaggedText(bytes.decode(self, *args, **kwargs))  # type: ignore[arg-type]
+
 
 def test_tagged_strings_from_ansible_are_written_as_plain_yaml() -> None:
     """ruamel.yaml cannot represent str subclasses; the settings hold plain values whatever Ansible passed."""
