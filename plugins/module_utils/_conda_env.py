@@ -32,7 +32,12 @@ import tempfile
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ansible_collections.cpkgs.conda.plugins.module_utils._files import FileError, write_file
+from ansible_collections.cpkgs.conda.plugins.module_utils._files import (
+    FileError,
+    current_umask,
+    sha256_file,
+    write_file,
+)
 
 __all__ = [
     "REQUEST_FILE",
@@ -43,6 +48,7 @@ __all__ = [
     "EnvSpec",
     "FileError",
     "InputError",
+    "channel_args",
     "clean_environment",
     "fingerprint",
     "installed_packages",
@@ -170,10 +176,21 @@ def installed_packages(prefix: str) -> List[dict]:
     return sorted(packages, key=lambda p: str(p["name"]))
 
 
+def channel_args(channels: List[str], override_channels: bool, offline: bool) -> List[str]:
+    """conda's options for where packages come from: ``--channel`` each, ``--override-channels``, ``--offline``."""
+    args: List[str] = []
+    for channel in channels:
+        args += ["--channel", channel]
+    if override_channels:
+        args.append("--override-channels")
+    if offline:
+        args.append("--offline")
+    return args
+
+
 def _sha256_file(path: str, param: str) -> str:
     try:
-        with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
+        return sha256_file(path)
     except OSError as exc:
         raise InputError(f"{param}: cannot read {path!r}: {exc.strerror or exc}") from None
 
@@ -300,14 +317,7 @@ class EnvSpec:
         }
 
     def channel_args(self) -> List[str]:
-        args: List[str] = []
-        for channel in self.channels:
-            args += ["--channel", channel]
-        if self.override_channels:
-            args.append("--override-channels")
-        if self.offline:
-            args.append("--offline")
-        return args
+        return channel_args(self.channels, self.override_channels, self.offline)
 
 
 class CondaRunner:
@@ -593,7 +603,7 @@ class EnvManager:
         result["changed"] = True
         result["opened"] = True
         if not self.check_mode:
-            os.chmod(prefix, 0o777 & ~_current_umask())
+            os.chmod(prefix, 0o777 & ~current_umask())
 
     def _rebuild(self, env: EnvSpec, prefix: str, request: dict, result: dict) -> None:
         """Build again what an interrupted build left (closed, unrecorded): remove it, then create."""
@@ -669,7 +679,7 @@ class EnvManager:
             result["actions"] = _actions(data)
         self.write_record(prefix, request)
         if self.publish and not parent_existed:
-            os.chmod(prefix, 0o777 & ~_current_umask())  # open it
+            os.chmod(prefix, 0o777 & ~current_umask())  # open it
 
     def _create_command(self, env: EnvSpec, prefix: str, result: dict) -> List[str]:
         """The conda command that creates the env; the actions known before it runs go into ``result``."""
@@ -826,12 +836,6 @@ def _restore_files(prefix: str, kept: Dict[str, Tuple[bytes, int]]) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _writable_dir(path: str) -> bool:

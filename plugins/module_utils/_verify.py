@@ -42,6 +42,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     CondaError,
     CondaRunner,
     InputError,
+    channel_args,
 )
 from ansible_collections.cpkgs.conda.plugins.module_utils._files import sha256_file
 
@@ -513,14 +514,7 @@ class Verifier:
                 channel = _channel_of(record)
                 if channel and channel not in channels:
                     channels.append(channel)
-        args: List[str] = []
-        for channel in channels:
-            args += ["--channel", channel]
-        if self.override_channels:
-            args.append("--override-channels")
-        if self.offline:
-            args.append("--offline")
-        return args
+        return channel_args(channels, self.override_channels, self.offline)
 
 
 def _diff_text(audit: EnvAudit) -> str:
