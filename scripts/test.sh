@@ -67,6 +67,7 @@ stage_lint() {
     local shell_files
     mapfile -t shell_files < <(git ls-files -co --exclude-standard '*.sh' 2>/dev/null)
     check ruff check .
+    check ruff check --preview --select E3 -q .  # blank lines as sanity's pep8 wants them (E30x are preview rules)
     check yamllint -s .
     check shellcheck -x .ci/run "${shell_files[@]}"
     check ansible-lint --offline -q

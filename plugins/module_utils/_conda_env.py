@@ -133,6 +133,7 @@ def _shown(value: str, keep: int = 8) -> str:
     longest = max(value.split("/"), key=len)
     return repr(value[: value.find(longest) + keep] + "…")
 
+
 def is_environment(prefix: str) -> bool:
     """conda's own test: a prefix is an environment when it has ``conda-meta/history``."""
     return os.path.isfile(os.path.join(prefix, "conda-meta", "history"))
