@@ -31,7 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from channel_recipes import PREFIX_PLACEHOLDER, SUBDIRS, Recipe, channels  # noqa: E402
+from channel_recipes import PREFIX_PLACEHOLDER, SUBDIRS, Recipe, channels, file_bytes  # noqa: E402
 
 HASH_FILE = ".recipe-hash"
 LOCK_FILE = ".lock"
@@ -39,6 +39,10 @@ STAGING_DIR = ".staging"
 SOURCES = ("build_channel.py", "channel_recipes.py")
 TOOL_DISTRIBUTIONS = ("conda-package-streaming", "backports.zstd", "py-rattler")
 ZSTD_LEVEL = 19
+#: Packages whose payload exceeds LARGE_PAYLOAD bytes are compressed at ZSTD_LEVEL_LARGE: their bulk is
+#: incompressible by design, and level 19 would spend seconds per MB finding that out.
+LARGE_PAYLOAD = 1 << 20
+ZSTD_LEVEL_LARGE = 3
 ARCH_PLATFORM = {"linux-64": ("x86_64", "linux"), "osx-64": ("x86_64", "osx"), "osx-arm64": ("arm64", "osx")}
 
 
@@ -118,7 +122,7 @@ def package_members(recipe: Recipe) -> dict[str, tuple[bytes, int]]:
     paths = []
     has_prefix = []
     for pkg_file in sorted(recipe.files, key=lambda f: f.path):
-        content = pkg_file.content.encode()
+        content = file_bytes(pkg_file)
         if pkg_file.has_prefix and PREFIX_PLACEHOLDER.encode() not in content:
             raise BuildError(f"{recipe.filename}: {pkg_file.path} is marked has_prefix but lacks the placeholder")
         members[pkg_file.path] = (content, 0o755 if pkg_file.executable else 0o644)
@@ -167,8 +171,10 @@ def build_package(recipe: Recipe, subdir_dir: Path) -> Path:
 
     stem = recipe.filename[: -len(".conda")]
     mtime = recipe.timestamp // 1000
-    with conda_builder(stem, subdir_dir, compression_level=ZSTD_LEVEL, compression_threads=1) as tar:
-        for name, (content, mode) in sorted(package_members(recipe).items()):
+    members = package_members(recipe)
+    level = ZSTD_LEVEL_LARGE if sum(len(content) for content, _ in members.values()) > LARGE_PAYLOAD else ZSTD_LEVEL
+    with conda_builder(stem, subdir_dir, compression_level=level, compression_threads=1) as tar:
+        for name, (content, mode) in sorted(members.items()):
             info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = len(content), mode, mtime
             info.uid = info.gid = 0

@@ -7,6 +7,10 @@ Two channels are described here and built by ``build_channel.py``:
   pins are testable. The ``bin/`` scripts embed the install prefix through conda's text-mode prefix
   placeholder and fail (rc 3) when the embedded prefix is not where the script actually lives.
   ``osx-64`` and ``osx-arm64`` carry a few metadata-only releases for platform-selection tests.
+  Sizes are realistic in shape (see ``PAYLOAD``): ``isis-data`` (shared by all 14 linux-64 releases) and
+  ``libcspice`` (66 shared by the eight 3.x releases, 67 by the six 4.x ones) carry MBs of incompressible,
+  deterministic bytes (a SHAKE-256 stream seeded with the package and path, so rebuilds are byte-identical),
+  and each release carries a library of its own and many small files. The osx packages stay small.
 * ``contract``: ``pkga 1.0/2.0 -> pkgb -> pkgc`` (noarch generic, license MIT, build ``0``), the channel the
   recorded conda contract samples were made with (same names, versions, depends and timestamps).
 
@@ -15,6 +19,7 @@ Everything is plain data so the builder can hash it: changing a recipe changes t
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -47,14 +52,63 @@ CONTRACT_TIMESTAMPS = {
 }
 
 
+#: Sizes of the generated payload (bytes). Built for linux-64 and noarch only. With these, one env holds about
+#: 14.6 MB, the 14 releases about 205 MB when every env is a full copy and about 40 MB when conda hard-links
+#: them from one package cache.
+PAYLOAD = {
+    "isis-data": {
+        "large": (
+            ("share/isis-data/base/kernels/pck00011.tpc", 3 << 20),
+            ("share/isis-data/base/kernels/de430.bsp", 5 << 20),
+        ),
+        "small": 40,
+    },
+    "libcspice": {"large": (("lib/libcspice.so.{major}", 4 << 20),), "small": 120},
+    "isis": {"large": (("lib/libisis.so.{version}", 1 << 20),), "small": 200},
+}
+#: Small files are 512 bytes .. 8 KiB (deterministic sizes from their seed).
+SMALL_MIN, SMALL_MAX = 512, 8192
+
+
 @dataclass(frozen=True)
 class PkgFile:
-    """One file of a package payload (path relative to the prefix)."""
+    """One file of a package payload (path relative to the prefix).
+
+    With ``size`` > 0 the content is not ``content`` but ``size`` bytes of the SHAKE-256 stream seeded with
+    ``seed`` (incompressible and the same at every build); see ``file_bytes``.
+    """
 
     path: str
     content: str
     executable: bool = False
     has_prefix: bool = False
+    size: int = 0
+    seed: str = ""
+
+
+def file_bytes(pkg_file: PkgFile) -> bytes:
+    """The bytes of a package file: its text, or its generated stream."""
+    if pkg_file.size:
+        return hashlib.shake_256(pkg_file.seed.encode()).digest(pkg_file.size)
+    return pkg_file.content.encode()
+
+
+def generated(path: str, seed: str, size: int) -> PkgFile:
+    """A file of SIZE deterministic, incompressible bytes."""
+    return PkgFile(path, "", size=size, seed=seed)
+
+
+def payload(name: str, prefix_dir: str, **fmt: str) -> tuple[PkgFile, ...]:
+    """The generated files of package NAME (``PAYLOAD[name]``): large files, then small ones below PREFIX_DIR."""
+    spec = PAYLOAD[name]
+    tag = "-".join([name, *fmt.values()])
+    files = [generated(path.format(**fmt), f"{tag}/{path.format(**fmt)}", size) for path, size in spec["large"]]
+    for i in range(spec["small"]):
+        path = f"{prefix_dir}/{i // 50:02d}/part{i:04d}.dat"
+        seed = f"{tag}/{path}"
+        size = SMALL_MIN + int.from_bytes(hashlib.sha256(seed.encode()).digest()[:4], "big") % (SMALL_MAX - SMALL_MIN)
+        files.append(generated(path, seed, size))
+    return tuple(files)
 
 
 @dataclass(frozen=True)
@@ -118,6 +172,7 @@ ISIS_DEACTIVATE_CSH = "unsetenv ISISROOT\nunsetenv ISISDATA\n"
 
 
 def _isis_recipe(version: str, subdir: str, timestamp: int) -> Recipe:
+    extra = payload("isis", "share/isis/appdata", version=version) if subdir == "linux-64" else ()
     return Recipe(
         name="isis",
         version=version,
@@ -132,11 +187,13 @@ def _isis_recipe(version: str, subdir: str, timestamp: int) -> Recipe:
             PkgFile("etc/conda/activate.d/isis-activate.csh", ISIS_ACTIVATE_CSH),
             PkgFile("etc/conda/deactivate.d/isis-deactivate.sh", ISIS_DEACTIVATE_SH),
             PkgFile("etc/conda/deactivate.d/isis-deactivate.csh", ISIS_DEACTIVATE_CSH),
+            *extra,
         ),
     )
 
 
 def _cspice_recipe(major: str, subdir: str, timestamp: int) -> Recipe:
+    extra = payload("libcspice", "include/cspice", major=major) if subdir == "linux-64" else ()
     return Recipe(
         name="libcspice",
         version=major,
@@ -148,6 +205,7 @@ def _cspice_recipe(major: str, subdir: str, timestamp: int) -> Recipe:
             PkgFile("share/libcspice/VERSION", f"{major}\n"),
             # A package's own activation variables (conda reads etc/conda/env_vars.d/*.json at activation).
             PkgFile("etc/conda/env_vars.d/libcspice.json", json.dumps({"CSPICE_MAJOR": major}) + "\n"),
+            *extra,
         ),
     )
 
@@ -161,7 +219,10 @@ def testbed_recipes() -> list[Recipe]:
             subdir="noarch",
             timestamp=BASE_TIMESTAMP_MS,
             summary="Fake ISIS data area (cpkgs test bed)",
-            files=(PkgFile("share/isis-data/README", "Fake ISIS data area of the cpkgs test bed.\n"),),
+            files=(
+                PkgFile("share/isis-data/README", "Fake ISIS data area of the cpkgs test bed.\n"),
+                *payload("isis-data", "share/isis-data/base/translations"),
+            ),
         )
     ]
     for subdir in ("linux-64", *ISIS_OSX_VERSIONS):

@@ -1,6 +1,6 @@
 """Tests of the test-bed channel builder (tests/testbed/channel/build_channel.py).
 
-Builds the channels into temporary directories (the build takes well under a second), checks the repodata
+Builds the channels into temporary directories (about 2 s each), checks the repodata
 against expectations written out here, the determinism and the cache of the builder, the package metadata,
 and installs packages with py-rattler (in child processes) to prove the prefix placeholder is rewritten.
 """
@@ -289,3 +289,71 @@ def test_package_member_reports_missing(built: Path) -> None:
     """Guard for the package_member() helper the metadata tests rely on."""
     with pytest.raises(AssertionError, match="not in"):
         package_member(built / "contract" / "noarch" / "pkgc-1.0-0.conda", "info/has_prefix")
+
+
+# ------------------------------------------------------------------------------------------------- realistic sizes
+def payload_of(pkg: Path) -> dict[str, int]:
+    """``{path: size_in_bytes}`` of a package's payload, from its info/paths.json."""
+    return {p["_path"]: p["size_in_bytes"] for p in json.loads(package_member(pkg, "info/paths.json"))["paths"]}
+
+
+@pytest.mark.parametrize(
+    ("rel", "min_bytes", "min_files"),
+    [
+        ("noarch/isis-data-1.0-0.conda", 8 << 20, 40),
+        ("linux-64/libcspice-66-0.conda", 4 << 20, 120),
+        ("linux-64/libcspice-67-0.conda", 4 << 20, 120),
+        ("linux-64/isis-3.6.0-0.conda", 1 << 20, 200),
+        ("linux-64/isis-4.3.0-0.conda", 1 << 20, 200),
+    ],
+)
+def test_linux_packages_have_realistic_payloads(built: Path, rel: str, min_bytes: int, min_files: int) -> None:
+    pkg = built / "cpkgs-testbed" / rel
+    sizes = payload_of(pkg)
+    assert sum(sizes.values()) >= min_bytes
+    assert len(sizes) >= min_files
+    assert sum(1 for size in sizes.values() if size <= 8192) >= min_files  # many small files beside the big ones
+    # incompressible: the package is not much smaller than what it unpacks to
+    assert pkg.stat().st_size >= 0.95 * sum(sizes.values())
+
+
+def test_osx_packages_stay_small(built: Path) -> None:
+    packages = sorted((built / "cpkgs-testbed").glob("osx-*/*.conda"))
+    assert len(packages) == 5
+    assert all(pkg.stat().st_size < 16384 for pkg in packages)
+
+
+def test_big_files_are_shared_by_releases_through_dependencies(built: Path) -> None:
+    """The bulk of a release env comes from the dependencies all releases (isis-data) or a series share."""
+    channel = built / "cpkgs-testbed"
+    own = sum(payload_of(channel / "linux-64" / "isis-4.3.0-0.conda").values())
+    shared = sum(payload_of(channel / "noarch" / "isis-data-1.0-0.conda").values()) + sum(
+        payload_of(channel / "linux-64" / "libcspice-67-0.conda").values()
+    )
+    assert shared > 5 * own
+    libs = {
+        major: package_member(channel / "linux-64" / f"libcspice-{major}-0.conda", f"lib/libcspice.so.{major}")
+        for major in ("66", "67")
+    }
+    assert libs["66"] != libs["67"]
+    assert len(libs["66"]) == 4 << 20
+
+
+def test_release_payloads_differ(built: Path) -> None:
+    channel = built / "cpkgs-testbed" / "linux-64"
+    one = package_member(channel / "isis-4.2.0-0.conda", "share/isis/appdata/00/part0000.dat")
+    two = package_member(channel / "isis-4.3.0-0.conda", "share/isis/appdata/00/part0000.dat")
+    assert one != two
+    assert 512 <= len(one) <= 8192
+
+
+def test_payload_change_changes_the_cache_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(CHANNEL_SRC))
+    import build_channel
+    import channel_recipes
+
+    before = build_channel.recipe_hash()
+    assert build_channel.recipe_hash() == before
+    changed = dict(channel_recipes.PAYLOAD["isis"], small=channel_recipes.PAYLOAD["isis"]["small"] + 1)
+    monkeypatch.setitem(channel_recipes.PAYLOAD, "isis", changed)
+    assert build_channel.recipe_hash() != before
