@@ -79,7 +79,7 @@ def rig() -> Iterator[Rig]:
     own = owner()
     prefix = share_root() / "anaconda3_linux"
     work = Path(tempfile.mkdtemp(prefix="cpkgs-nfs-hook-"))
-    os.chmod(work, 0o755)
+    work.chmod(0o755)
     owner_home, home, hook_dir = work / "owner", work / "home", work / "hooks"
     for path, uid, gid in ((owner_home, own.uid, own.gid), (home, NOBODY, NOBODY)):
         path.mkdir()
@@ -136,7 +136,7 @@ def login(rig: Rig, shell: str, interactive: bool) -> Login:
     master, slave = os.openpty()
     started = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             argv,
             stdin=slave if interactive else subprocess.DEVNULL,
             stdout=out,
@@ -170,7 +170,7 @@ def server_down(rig: Rig) -> Iterator[None]:
     server("stop")
     try:
         # The share really does not answer: a stat of the tree from a child does not return in 3 s.
-        stat = subprocess.Popen(["stat", str(rig.prefix)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+        stat = subprocess.Popen(["stat", str(rig.prefix)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(3)
         assert stat.poll() is None, "the stat returned: the share still answers with the server stopped"
         yield
