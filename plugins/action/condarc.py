@@ -20,6 +20,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_args import (
     REQUIRED_ONE_OF,
     argument_spec,
 )
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_rules import written_by_conda_env
 from ansible_collections.cpkgs.conda.plugins.plugin_utils._condarc_edit import (
     HAS_RUAMEL,
     CondarcDocument,
@@ -45,6 +46,11 @@ class ActionModule(ActionBase):
         if read.get("failed"):
             return dict(result, **read)
         path = read["path"]
+        if written_by_conda_env(read["content"]):
+            raise AnsibleActionFail(
+                f"{path} is written whole by cpkgs.conda.conda_env (its condarc option, first line"
+                f" {read['content'].splitlines()[0]!r}): set these keys there; one file, one owner"
+            )
         try:
             document = CondarcDocument(read["content"], path)
             changes = document.apply(settings)

@@ -32,9 +32,15 @@ import tempfile
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_rules import (
+    ENV_CONDARC_HEADER,
+    is_condarc_key,
+    written_by_conda_env,
+)
 from ansible_collections.cpkgs.conda.plugins.module_utils._files import (
     FileError,
     current_umask,
+    read_file,
     sha256_file,
     write_file,
 )
@@ -69,7 +75,6 @@ _RECORD_VERSION = 1
 _DROP_VARS = ("CONDA_PREFIX", "CONDA_SHLVL", "CONDA_DEFAULT_ENV", "CONDA_PROMPT_MODIFIER", "CONDARC_ENV")
 _NAME_MAX = 255  # bytes in one directory name (NAME_MAX of Linux and macOS file systems)
 _BAD_NAME = re.compile(r"[/\s:#]")
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # a .condarc key that YAML needs no quotes for
 
 RunCommand = Callable[..., Tuple[int, str, str]]
 
@@ -208,7 +213,6 @@ def read_lockfile(path: str) -> List[str]:
     return [line.split("#", 1)[0] for line in lines if line and not line.startswith(("#", "@"))]
 
 
-CONDARC_HEADER = "# Managed by cpkgs.conda (conda_env): this file is rewritten from the inventory.\n"
 
 
 def _yaml_scalar(value: object, where: str) -> str:
@@ -224,16 +228,16 @@ def _yaml_scalar(value: object, where: str) -> str:
 
 
 def _yaml_key(key: str) -> str:
-    return key if _PLAIN_KEY.match(key) else json.dumps(key)
+    return key if is_condarc_key(key) else json.dumps(key)
 
 
 def render_condarc(data: dict, where: str = "condarc") -> str:
     """The text of an environment's ``.condarc`` that this module owns whole (keys in the given order)."""
     if not isinstance(data, dict):
         raise InputError(f"{where}: must be a mapping of .condarc keys, got {data!r}")
-    lines = [CONDARC_HEADER.rstrip("\n")]
+    lines = [ENV_CONDARC_HEADER.rstrip("\n")]
     for key, value in data.items():
-        if not isinstance(key, str) or not _PLAIN_KEY.match(key):
+        if not is_condarc_key(key):
             raise InputError(f"{where}: {key!r} is not a .condarc key")
         if isinstance(value, list):
             lines.append(f"{key}:" if value else f"{key}: []")
@@ -544,6 +548,8 @@ class EnvManager:
         frozen_before = exists and os.path.isfile(mark)
         result: dict = {"name": env.name, "prefix": prefix, "state": env.state, "changed": False}
         result["actions"] = {"link": [], "unlink": []}
+        if env.condarc is not None and env.state != "absent":
+            self._own_condarc(prefix, env.param("condarc"))  # before anything changes
         self._finish_removals(prefix, result)
         if env.state == "absent":
             self._absent(env, prefix, before if exists or leftover else None, result)
@@ -769,14 +775,25 @@ class EnvManager:
         """
         return self.runner.json(args, environ=UNFROZEN_ENVIRON, quiet_ok=quiet_ok)
 
+    @staticmethod
+    def _own_condarc(prefix: str, param: str = "condarc") -> Optional[str]:
+        """The text of the environment's ``.condarc`` (None when absent), refused when another writer owns it:
+        a file with keys that this module did not write (see ``_condarc_rules.written_by_conda_env``)."""
+        path = os.path.join(prefix, ".condarc")
+        data = read_file(path)
+        current = None if data is None else data.decode("utf-8", "replace")
+        if current is not None and current.strip() and not written_by_conda_env(current):
+            raise InputError(
+                f"{param}: {path} was not written by conda_env (its first line is not {ENV_CONDARC_HEADER.strip()!r})"
+                ": its keys are kept elsewhere, with cpkgs.conda.condarc (scope=env) or by hand. One file, one owner:"
+                f" move its keys into {param} and delete the file, or leave {param} unset"
+            )
+        return current
+
     def _condarc(self, prefix: str, text: str, result: dict) -> None:
         """Write the environment's own ``.condarc`` (owned whole by this module) when it differs."""
         path = os.path.join(prefix, ".condarc")
-        try:
-            with open(path, encoding="utf-8") as handle:
-                current: Optional[str] = handle.read()
-        except OSError:
-            current = None
+        current = self._own_condarc(prefix)
         if current == text:
             return
         result["changed"] = True

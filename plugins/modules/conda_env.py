@@ -103,6 +103,10 @@ options:
     description:
       - The environment's own C(PREFIX/.condarc), as a mapping of keys (for example C(channels)). The module owns
         this file whole and rewrites it when it differs; unset leaves the file alone.
+      - One file, one owner. The file starts with a line saying conda_env writes it, and M(cpkgs.conda.condarc)
+        refuses to edit such a file; this module refuses to overwrite an env's C(.condarc) that has keys but not that
+        first line (kept with M(cpkgs.conda.condarc) O(cpkgs.conda.condarc#module:scope=env) or by hand), naming it,
+        before anything changes.
       - conda reads it only while the environment is active (C($CONDA_PREFIX/.condarc)).
     type: dict
   publish:

@@ -44,6 +44,8 @@ options:
       - Which C(.condarc) to manage. V(system) is the tree's C(ROOT/.condarc), V(user) a user's C(~/.condarc),
         V(env) the C(.condarc) inside one environment.
       - Exactly one of O(scope) and O(path) is required.
+      - An environment's C(.condarc) written by M(cpkgs.conda.conda_env) (its O(cpkgs.conda.conda_env#module:condarc)
+        option; the file's first line says so) is refused, whatever the scope or path: one file, one owner.
     type: str
     choices: [system, user, env]
   path:

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
-    CONDARC_HEADER,
     REQUEST_FILE,
     CondaError,
     CondaRunner,
@@ -29,6 +28,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     render_condarc,
 )
 from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_read import parse_condarc
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_rules import ENV_CONDARC_HEADER
 from ansible_collections.cpkgs.conda.plugins.module_utils._files import FileError
 
 CONTRACT = Path(__file__).resolve().parents[3] / "testbed" / "contract"
@@ -439,7 +439,7 @@ def test_env_condarc_is_written_whole_and_idempotent(tree: Path, conda: FakeCond
     path = tree / "envs" / "e1" / ".condarc"
     text = path.read_text()
     assert first["condarc_changed"] is True
-    assert text.startswith(CONDARC_HEADER)
+    assert text.startswith(ENV_CONDARC_HEADER)
     assert parse_condarc(text)[0] == wanted  # conda's reader and ours agree on what was written
     conda.calls.clear()
     again = manager(tree, conda).run(env(specs=["pkga"], condarc=wanted))
@@ -869,3 +869,111 @@ def test_run_reports_elapsed_and_counts(tree: Path, conda: FakeConda) -> None:
     assert isinstance(created["elapsed"], float) and created["elapsed"] >= 0
     removed = manager(tree, conda).run(env(state="absent"))
     assert removed["counts"] == {"linked": 0, "unlinked": 3, "packages": 0}
+
+
+# -- what the record holds: each part of the request alone makes work --------------------------------------
+
+
+class FileConda(FakeConda):
+    """FakeConda that also answers ``conda env create/update --file`` with real conda 26.7.1's answers."""
+
+    def _answer(self, cmd: list[str], sub: list[str]) -> tuple[int, str, str]:
+        if sub in (["env", "create"], ["env", "update"]) and "--dry-run" not in cmd:
+            prefix = self._prefix(cmd)
+            name = {"create": "env_create.json", "update": "env_update.json"}[sub[1]]
+            data = sample("env_update_prune.json" if "--prune" in cmd else name)
+            for rec in data["actions"].get("UNLINK", []):
+                (prefix / "conda-meta" / f"{rec['dist_name']}.json").unlink(missing_ok=True)
+            self._link(prefix, data["actions"]["LINK"])
+            return 0, json.dumps(data), ""
+        return super()._answer(cmd, sub)
+
+
+def _recorded(tree: Path, name: str = "e1") -> dict:
+    return json.loads((tree / "envs" / name / "conda-meta" / REQUEST_FILE).read_text())["request"]
+
+
+def _channel_args(cmd: list[str]) -> list[str]:
+    return [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--channel"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (["file:///srv/a"], ["file:///srv/b"]),  # another channel
+        (["file:///srv/a", "file:///srv/b"], ["file:///srv/b", "file:///srv/a"]),  # the same, other priority
+        ([], ["file:///srv/a"]),  # one added
+    ],
+)
+def test_changing_only_the_channels_is_work_and_is_recorded(
+    tree: Path, conda: FakeConda, before: list, after: list
+) -> None:
+    manager(tree, conda).run(env(specs=["pkga"], channels=before))
+    assert _recorded(tree)["channels"] == before
+    (planned,) = plan(tree, env(specs=["pkga"], channels=after))
+    assert (planned["needs_work"], planned["reason"]) == (True, "update (request changed)")
+    conda.calls.clear()
+    manager(tree, conda).run(env(specs=["pkga"], channels=after))
+    assert [_channel_args(call) for call in conda.calls] == [after]  # conda asked, with the new channels
+    assert _recorded(tree)["channels"] == after
+    conda.calls.clear()
+    assert manager(tree, conda).run(env(specs=["pkga"], channels=after))["changed"] is False
+    assert conda.calls == []
+
+
+def test_changing_only_override_channels_is_work_and_is_recorded(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"], channels=["file:///srv/a"]))
+    assert _recorded(tree)["override_channels"] is False
+    (planned,) = plan(tree, env(specs=["pkga"], channels=["file:///srv/a"], override_channels=True))
+    assert (planned["needs_work"], planned["reason"]) == (True, "update (request changed)")
+    manager(tree, conda).run(env(specs=["pkga"], channels=["file:///srv/a"], override_channels=True))
+    assert _recorded(tree)["override_channels"] is True
+
+
+def _environment_yml(tree: Path) -> Path:
+    path = tree.parent / "environment.yml"
+    path.write_text("name: e1\ndependencies:\n  - pkga\n")
+    return path
+
+
+@pytest.mark.parametrize("prune", [False, True])
+def test_changing_only_prune_is_work_and_is_recorded(tree: Path, prune: bool) -> None:
+    conda = FileConda()
+    yml = str(_environment_yml(tree))
+    created = manager(tree, conda).run(env(file=yml, prune=not prune))
+    assert created["changed"] is True
+    assert conda.calls[0][1:3] == ["env", "create"]
+    assert _recorded(tree)["prune"] is (not prune)
+    (planned,) = plan(tree, env(file=yml, prune=prune))
+    assert (planned["needs_work"], planned["reason"]) == (True, "update (request changed)")
+    conda.calls.clear()
+    updated = manager(tree, conda).run(env(file=yml, prune=prune))
+    assert updated["changed"] is True
+    (call,) = conda.calls
+    assert call[1:3] == ["env", "update"]
+    assert ("--prune" in call) is prune
+    assert updated["actions"]["unlink"] == ["pkga-1.0-0"]
+    assert _recorded(tree)["prune"] is prune
+    conda.calls.clear()
+    assert manager(tree, conda).run(env(file=yml, prune=prune))["changed"] is False
+    assert conda.calls == []
+
+
+def test_prune_means_nothing_without_a_file(tree: Path, conda: FakeConda) -> None:
+    """prune is an option of ``conda env update --file``: with specs it is not part of the request."""
+    manager(tree, conda).run(env(specs=["pkga"]))
+    conda.calls.clear()
+    assert manager(tree, conda).run(env(specs=["pkga"], prune=True))["changed"] is False
+    assert conda.calls == []
+
+
+def test_changing_only_the_file_s_content_is_work(tree: Path) -> None:
+    conda = FileConda()
+    yml = _environment_yml(tree)
+    manager(tree, conda).run(env(file=str(yml)))
+    first = _recorded(tree)["file_sha256"]
+    yml.write_text("name: e1\ndependencies:\n  - pkga=1.0\n")
+    (planned,) = plan(tree, env(file=str(yml)))
+    assert (planned["needs_work"], planned["reason"]) == (True, "update (request changed)")
+    manager(tree, conda).run(env(file=str(yml)))
+    assert _recorded(tree)["file_sha256"] not in (first, None)
