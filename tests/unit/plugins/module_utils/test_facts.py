@@ -53,6 +53,48 @@ def test_mount_of(path: str, expected: tuple) -> None:
     assert mount_of(path, parse_mountinfo(MOUNTINFO)) == expected
 
 
+NESTED = [("/", "ext4"), ("/nfs", "nfs4"), ("/nfs/cpkgs", "autofs"), ("/nfs/cpkgs/anaconda3_linux", "nfs4")]
+
+
+@pytest.mark.parametrize("order", ["shortest first", "longest first"])
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/nfs/cpkgs/anaconda3_linux/envs/e1", ("/nfs/cpkgs/anaconda3_linux", "nfs4")),
+        ("/nfs/cpkgs/anaconda3_macOS", ("/nfs/cpkgs", "autofs")),
+        ("/nfs/other", ("/nfs", "nfs4")),
+        ("/nfs", ("/nfs", "nfs4")),
+        ("/srv", ("/", "ext4")),
+    ],
+)
+def test_mount_of_prefers_the_longest_mount_point_in_any_order(order: str, path: str, expected: tuple) -> None:
+    mounts = NESTED if order == "shortest first" else list(reversed(NESTED))
+    assert mount_of(path, mounts) == expected
+
+
+@pytest.mark.parametrize(
+    ("mounts", "expected"),
+    [
+        ([("/", "ext4"), ("/nfs/cpkgs", "autofs"), ("/nfs/cpkgs", "nfs4")], ("/nfs/cpkgs", "nfs4")),
+        ([("/", "ext4"), ("/nfs/cpkgs", "nfs4"), ("/nfs/cpkgs", "autofs")], ("/nfs/cpkgs", "autofs")),
+    ],
+)
+def test_mount_of_a_point_mounted_twice_is_the_later_mount(mounts: list, expected: tuple) -> None:
+    """A mount over a mount point hides the one before it (mountinfo lists mounts in the order made)."""
+    assert mount_of("/nfs/cpkgs/anaconda3_linux", mounts) == expected
+
+
+def test_mount_of_a_path_under_no_mount_point() -> None:
+    assert mount_of("/nfs/cpkgs", [("/srv", "nfs4"), ("/nfs/cpkgs2", "nfs4")]) == (None, None)
+
+
+def test_mount_of_normalizes_both_sides() -> None:
+    assert mount_of("/nfs//cpkgs/./anaconda3_linux/", [("/", "ext4"), ("/nfs/cpkgs/", "nfs4")]) == (
+        "/nfs/cpkgs",
+        "nfs4",
+    )
+
+
 def _env(prefix: Path, frozen: bool = False) -> None:
     """An environment as conda sees one: ``conda-meta/history`` exists (PrefixData.is_environment)."""
     (prefix / "conda-meta").mkdir(parents=True)

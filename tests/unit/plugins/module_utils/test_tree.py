@@ -2,9 +2,11 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -191,18 +193,47 @@ def test_conda_exe_found_in_tree(tree: Path, tmp_path: Path) -> None:
     assert paths.conda_exe is None
 
 
-def test_envs_dirs_order_follows_writability(tree: Path, tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    paths = CondaPaths("Linux", "x86_64", str(home), share_root=str(tree.parent))
-    writable = [str(tree / "envs"), str(home / ".conda" / "envs")]
-    if os.geteuid() == 0:
-        assert paths.envs_dirs([]) == writable  # root may write anything
-    tree.joinpath("conda-meta").chmod(0o555)
+NOBODY = 65534
+
+
+@contextlib.contextmanager
+def _real_account(uid: int, gid: int) -> Iterator[None]:
+    """Real and effective ids switched (``os.access`` checks the real ones); the saved ones stay root's, so the
+    test switches back."""
+    groups = os.getgroups()
+    os.setgroups([gid])
+    os.setresgid(gid, gid, 0)
+    os.setresuid(uid, uid, 0)
     try:
-        if os.geteuid() != 0:
-            assert paths.envs_dirs([]) == list(reversed(writable))
+        yield
     finally:
-        tree.joinpath("conda-meta").chmod(0o755)
+        os.setresuid(0, 0, 0)
+        os.setresgid(0, 0, 0)
+        os.setgroups(groups)
+
+
+@pytest.mark.parametrize("writable", [True, False])
+def test_envs_dirs_put_the_user_s_first_when_the_tree_is_not_writable(shared: Path, writable: bool) -> None:
+    """conda keeps new envs in the tree when its user may write it, else in ~/.conda/envs: the order says so.
+
+    Root may write anything, so as root the question is asked as nobody, who may write the tree's
+    conda-meta only when it is theirs; as another account the tree is made read-only for it.
+    """
+    tree = shared / "nfs" / "anaconda3_linux"
+    (tree / "conda-meta").mkdir(parents=True)
+    home = shared / "home"
+    paths = CondaPaths("Linux", "x86_64", str(home), share_root=str(tree.parent))
+    tree_first = [str(tree / "envs"), str(home / ".conda" / "envs")]
+    if os.geteuid() == 0:
+        if writable:
+            os.chown(tree / "conda-meta", NOBODY, NOBODY)
+        with _real_account(NOBODY, NOBODY):
+            found = paths.envs_dirs([])
+    else:
+        if not writable:
+            (tree / "conda-meta").chmod(0o555)
+        found = paths.envs_dirs([])
+    assert found == (tree_first if writable else list(reversed(tree_first)))
 
 
 def test_envs_dirs_merges_files_env_var_and_expands(tree: Path, tmp_path: Path) -> None:
