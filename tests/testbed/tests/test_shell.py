@@ -282,22 +282,54 @@ def test_auto_stack_rule(root: Path, auto_stack: str, shlvl: str, stacked: bool)
 
 
 @pytest.mark.parametrize(
-    ("argv", "rc"),
+    ("argv", "rc", "err"),
     [
-        (["shell.posix", "activate", "a", "b"], 2),
-        (["shell.posix", "activate", "--stack", "--no-stack", "x"], 2),
-        (["shell.posix", "frobnicate"], 2),
-        (["shell.fish", "activate"], 2),
-        (["shell.posix", "activate", "missing"], 1),
-        (["shell.csh", "activate", "/no/such/env"], 1),
-        (["shell.posix", "deactivate", "extra"], 2),
+        (
+            ["shell.posix", "activate", "a", "b"],
+            2,
+            "\nArgumentError: activate does not accept more than one argument:\n['a', 'b']\n\n\n",
+        ),
+        (
+            ["shell.posix", "activate", "--stack", "--no-stack", "x"],
+            2,
+            "\nArgumentError: cannot specify both --stack and --no-stack to activate\n\n",
+        ),
+        (
+            ["shell.posix", "frobnicate"],
+            2,
+            "\nArgumentError: 'activate', 'deactivate', 'hook', or 'reactivate' command must be given, "
+            "not 'frobnicate'.\n\n",
+        ),
+        (
+            ["shell.fish", "activate"],
+            2,
+            "\nArgumentError: unsupported shell 'shell.fish' "
+            "(the stand-in has: ash, bash, csh, dash, posix, sh, tcsh, zsh)\n\n",
+        ),
+        (
+            ["shell.posix", "activate", "missing"],
+            1,
+            "\nEnvironmentNameNotFound: Could not find conda environment: missing\n"
+            "You can list all discoverable environments with `conda info --envs`.\n\n\n",
+        ),
+        (
+            ["shell.csh", "activate", "/no/such/env"],
+            1,
+            "\nEnvironmentLocationNotFound: Not a conda environment: /no/such/env\n\n",
+        ),
+        (
+            ["shell.posix", "deactivate", "extra"],
+            2,
+            "\nArgumentError: deactivate does not accept arguments\nremainder_args: ['extra']\n\n\n",
+        ),
     ],
 )
-def test_errors(root: Path, argv: list[str], rc: int, capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors(root: Path, argv: list[str], rc: int, err: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each error is one exact message on stderr (conda's exception name first) and its exit code."""
     assert shell.main(argv, str(root)) == rc
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "Error" in captured.err or "NotFound" in captured.err
+    assert captured.err == err
 
 
 @pytest.mark.parametrize(
