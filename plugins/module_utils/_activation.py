@@ -24,16 +24,27 @@ activation while no environment is active (``CONDA_SHLVL`` 0 or unset):
 * the ``etc/conda/activate.d`` scripts (``*.sh`` for POSIX shells, ``*.csh`` for csh), sorted, after the
   exports; at deactivation the ``deactivate.d`` scripts in reverse order.
 
+Modulefiles need no shell at load for scripts whose effect is static: :func:`capture_scripts` runs the
+``activate.d/*.sh`` scripts at generation time in bash, twice (different ``HOME``, ``PWD`` and user, and in the
+second run every variable the scripts name or change preset to a sentinel) and writes what they set, unset,
+prepend and append as ``pushenv``/``unsetenv``/``prepend_path``/``append_path``. A script that defines a function
+or an alias, changes the shell (options, traps, umask, directory), prints, fails, writes into ``HOME`` or the
+working directory, or whose effect differs between the two runs in another way than a prepend or append is run at
+each load (``source_sh``), and so is every script after it.
+
 Standard library only; Python 3.9 or later.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import stat
+import subprocess
+import tempfile
 from typing import Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.cpkgs.conda.plugins.module_utils._files import FileError, read_file, write_file
@@ -46,9 +57,11 @@ __all__ = [
     "EnvActivation",
     "Output",
     "default_env",
+    "generated_modulefiles",
     "kernel_name_for",
     "plan_outputs",
     "read_activation",
+    "run_argv",
     "split_module_name",
 ]
 
@@ -65,6 +78,12 @@ FAMILY = "conda_env"
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 MARKER = "cpkgs.conda (conda_activation)"
+#: What each modulefile's header says, naming the environment: the marker that makes a file this module's own.
+MODULE_KINDS = {"lmod": "Lmod modulefile", "tcl": "Environment Modules modulefile"}
+_HEADER = re.compile(
+    r"^(?:--|##) Managed by " + re.escape(MARKER) + r": (?P<kind>Lmod modulefile|Environment Modules modulefile) "
+    r"of the conda environment (?P<prefix>/.*)\.$"
+)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._+-]*$")
 _VERSIONED = re.compile(r"^(?P<name>.*?[A-Za-z_])[-_]?(?P<version>[0-9]+(?:\.[0-9]+)*(?:[A-Za-z+][A-Za-z0-9.+]*)?)$")
@@ -184,6 +203,9 @@ class EnvActivation:
         self.deactivate_scripts = {ext: _scripts(self.prefix, "deactivate", ext) for ext in (".sh", ".csh")}
         python = os.path.join(self.prefix, "bin", "python")
         self.python = python if os.path.exists(python) else None
+        #: What each activate.d/*.sh script does, once :func:`capture_scripts` ran; None: every script at load.
+        self.script_effects: Optional[List[ScriptEffect]] = None
+        self.script_notes: List[str] = []
 
     @property
     def conda_vars(self) -> Dict[str, str]:
@@ -201,8 +223,12 @@ class EnvActivation:
         return {**self.conda_vars, **self.env_vars}
 
     def module_scripts(self) -> List[Tuple[str, str]]:
-        """``(shell, script)`` for modules' ``source_sh``: each ``.sh`` script (bash), csh-only ones with tcsh."""
-        result = [("bash", path) for path in self.activate_scripts[".sh"]]
+        """``(shell, script)`` for modules' ``source_sh``: each ``.sh`` script (bash), csh-only ones with tcsh.
+
+        Scripts whose effect :func:`capture_scripts` wrote into the modulefile are left out.
+        """
+        captured = {effect.path for effect in self.script_effects or [] if effect.reason is None}
+        result = [("bash", path) for path in self.activate_scripts[".sh"] if path not in captured]
         sh_stems = {path[: -len(".sh")] for path in self.activate_scripts[".sh"]}
         result += [("tcsh", p) for p in self.activate_scripts[".csh"] if p[: -len(".csh")] not in sh_stems]
         return result
@@ -291,8 +317,46 @@ def render_lmod(act: EnvActivation, module_name: str) -> str:
         lines.append(f'prepend_path("PATH", {_lua(act.condabin)})')
     lines += [f'prepend_path("PATH", {_lua(path)})' for path in reversed(act.path_dirs)]
     lines += [f"pushenv({_lua(key)}, {_lua(value)})" for key, value in act.variables.items()]
+    lines += _effect_lines(act, "--", _lmod_op)
     lines += [f"source_sh({_lua(shell)}, {_lua(script)})" for shell, script in act.module_scripts()]
     return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def _lmod_op(op: str, name: str, value: object) -> List[str]:
+    if op == "set":
+        return [f"pushenv({_lua(name)}, {_lua(str(value))})"]
+    if op == "unset":
+        return [f"unsetenv({_lua(name)})"]
+    entries = list(value)  # type: ignore[call-overload]
+    if op == "prepend":
+        return [f"prepend_path({_lua(name)}, {_lua(entry)})" for entry in reversed(entries)]
+    return [f"append_path({_lua(name)}, {_lua(entry)})" for entry in entries]
+
+
+def _tcl_op(op: str, name: str, value: object) -> List[str]:
+    if op == "set":
+        return [f"cpkgs_setenv {_tcl(name)} {_tcl(str(value))}"]
+    if op == "unset":
+        return [f"unsetenv {_tcl(name)}"]
+    entries = list(value)  # type: ignore[call-overload]
+    if op == "prepend":
+        return [f"prepend-path {_tcl(name)} {_tcl(entry)}" for entry in reversed(entries)]
+    return [f"append-path {_tcl(name)} {_tcl(entry)}" for entry in entries]
+
+
+def _effect_lines(act: EnvActivation, comment: str, render: Callable[[str, str, object], List[str]]) -> List[str]:
+    """The captured scripts' effects, each after a comment naming the script and its sha256; then a comment
+    for each script that runs at load (and why)."""
+    lines: List[str] = []
+    for effect in act.script_effects or []:
+        where = os.path.relpath(effect.path, act.prefix)
+        if effect.reason is None:
+            lines.append(f"{comment} {where} (sha256 {effect.digest}): its effect, captured at generation")
+            for op, name, value in effect.ops:
+                lines += render(op, name, value)
+        else:
+            lines.append(f"{comment} {where} (sha256 {effect.digest}): runs at each load, {effect.reason}")
+    return lines
 
 
 def render_tcl(act: EnvActivation, module_name: str) -> str:
@@ -313,6 +377,7 @@ def render_tcl(act: EnvActivation, module_name: str) -> str:
         lines.append(f"prepend-path PATH {_tcl(act.condabin)}")
     lines += [f"prepend-path PATH {_tcl(path)}" for path in reversed(act.path_dirs)]
     lines += [f"cpkgs_setenv {_tcl(key)} {_tcl(value)}" for key, value in act.variables.items()]
+    lines += _effect_lines(act, "#", _tcl_op)
     lines += [f"source-sh {shell} {_tcl(script)}" for shell, script in act.module_scripts()]
     return "\n".join(lines) + "\n"
 
@@ -511,6 +576,226 @@ def script_changes(act: EnvActivation, run_command: Optional[RunCommand], base_p
     return changes
 
 
+# --------------------------------------------------------------------------------------------- captured scripts
+SENTINEL = "/cpkgs-probe-sentinel"
+#: The shell's own variables: never compared.
+_SHELL_OWN = ("_", "SHLVL", "PWD", "OLDPWD")
+#: Variables a probe never presets; a script that changes one (PATH aside) runs at load.
+_NEVER_PRESET = re.compile(
+    r"^(?:IFS|PS[0-9]|ENV|BASH.*|SHELLOPTS|POSIXLY_CORRECT|CDPATH|HOME|PATH|PWD|OLDPWD|SHLVL|LD_PRELOAD|LD_AUDIT|"
+    r"DYLD_.*|GLOBIGNORE|PROMPT_COMMAND|HIST.*|TMOUT|OPTIND|OPTARG|RANDOM|SECONDS|LINENO|UID|EUID|PPID|GROUPS|"
+    r"USER|LOGNAME|TERM|LANG|LANGUAGE|LC_.*|TZ|TMPDIR|_)$"
+)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PROBE = r"""
+_cpkgs_o=$1 _cpkgs_env=$2; shift 2
+cd "$_cpkgs_o/cwd" || exit 97
+_cpkgs_snap() {
+    "$_cpkgs_env" -0 > "$_cpkgs_o/out/$1.env"
+    { declare -F; echo --; alias -p; echo --; set +o; shopt -p; trap -p; umask; pwd -P; } \
+        > "$_cpkgs_o/out/$1.shell" 2>&1
+    { ls -A "$_cpkgs_o/home" "$_cpkgs_o/cwd"; } > "$_cpkgs_o/out/$1.files" 2>&1
+}
+_cpkgs_i=0
+for _cpkgs_s in "$@"; do
+    _cpkgs_snap "$_cpkgs_i.before"
+    . "$_cpkgs_s" > "$_cpkgs_o/out/$_cpkgs_i.out" 2> "$_cpkgs_o/out/$_cpkgs_i.err"
+    echo "$?" > "$_cpkgs_o/out/$_cpkgs_i.rc"
+    _cpkgs_snap "$_cpkgs_i.after"
+    _cpkgs_i=$((_cpkgs_i + 1))
+done
+"""
+
+
+class ScriptEffect:
+    """What one ``activate.d`` script does: ``ops`` (``(op, name, value)``, op ``set``/``unset``/``prepend``/
+    ``append``, value a string or a list of entries) when it is static, else the ``reason`` it runs at load."""
+
+    def __init__(self, path: str, digest: str, ops: List[Tuple[str, str, object]], reason: Optional[str]) -> None:
+        self.path = path
+        self.digest = digest
+        self.ops = ops
+        self.reason = reason
+
+
+def run_argv(argv: List[str]) -> Tuple[int, str, str]:
+    """A ``run_command`` for callers without an AnsibleModule (tests, benchmarks)."""
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+def _read_text(path: str) -> Optional[str]:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def _parse_env(text: Optional[str]) -> Optional[Dict[str, str]]:
+    if text is None:
+        return None
+    return dict(item.split("=", 1) for item in text.split("\0") if "=" in item)
+
+
+def _split_around(value: str, inner: str) -> Optional[Tuple[List[str], List[str]]]:
+    """``value`` as ``PRE:inner:POST`` (PRE, POST lists of non-empty entries), or None."""
+    start = value.find(inner)
+    while start >= 0:
+        left, right = value[:start], value[start + len(inner) :]
+        if (not left or left.endswith(":")) and (not right or right.startswith(":")):
+            pre = left[:-1].split(":") if left else []
+            post = right[1:].split(":") if right else []
+            if all(pre) and all(post):
+                return pre, post
+        start = value.find(inner, start + 1)
+    return None
+
+
+def _classify(
+    a0: Optional[str], a1: Optional[str], b0: Optional[str], b1: Optional[str]
+) -> Optional[List[Tuple[str, object]]]:
+    """The operations that turn ``a0`` into ``a1`` and ``b0`` into ``b1`` alike; [] unchanged; None if none can."""
+    if a0 == a1 and b0 == b1:
+        return []
+    if a1 is None or b1 is None:
+        return [("unset", None)] if a1 is None and b1 is None else None
+    if a1 == b1:
+        return [("set", a1)] if a1 else None  # an empty value: Lmod and Modules differ on it, so run the script
+    parts = _split_around(b1, b0) if b0 else None
+    if parts is None or not (parts[0] or parts[1]) or a1 != ":".join(parts[0] + ([a0] if a0 else []) + parts[1]):
+        return None
+    return ([("prepend", parts[0])] if parts[0] else []) + ([("append", parts[1])] if parts[1] else [])
+
+
+def _probe(
+    run_command: RunCommand, bash: str, scripts: List[str], base: str, environ: Dict[str, str]
+) -> List[Dict[str, Optional[str]]]:
+    """Run the scripts in one bash under ``environ`` (``HOME``, the working directory, fresh ones in ``base``);
+    per script the snapshots before and after it (``None`` where the shell never got there)."""
+    for sub in ("home", "cwd", "out"):
+        os.mkdir(os.path.join(base, sub))
+    env_exe = shutil.which("env") or "/usr/bin/env"
+    environ = {**environ, "HOME": os.path.join(base, "home")}
+    argv = [env_exe, "-i", *(f"{k}={v}" for k, v in sorted(environ.items()))]
+    argv += [bash, "--norc", "--noprofile", "-c", _PROBE, "cpkgs-probe", base, env_exe, *scripts]
+    run_command(argv)
+    out = os.path.join(base, "out")
+    result = []
+    for index in range(len(scripts)):
+        item: Dict[str, Optional[str]] = {}
+        for name in ("before.env", "after.env", "before.shell", "after.shell", "before.files", "after.files",
+                     "out", "err", "rc"):  # fmt: skip
+            item[name] = _read_text(os.path.join(out, f"{index}.{name}"))
+        result.append(item)
+    return result
+
+
+def _run_reason(run: Dict[str, Optional[str]]) -> Optional[str]:
+    """Why one run of a script shows that it does more than change variables, or None."""
+    if run["after.env"] is None or run["rc"] is None:
+        return "as it ends the shell (exit) or stops it"
+    before = (run["before.shell"] or "").split("--\n", 2)
+    after = (run["after.shell"] or "").split("--\n", 2)
+    checks = [
+        (run["rc"].strip() != "0", f"as it returns status {run['rc'].strip()}"),
+        (bool(run["out"] or run["err"]), f"as it prints output ({(run['out'] or run['err'] or '').strip()[:60]!r})"),
+        (before[:1] != after[:1], "as it defines or removes a shell function"),
+        (before[1:2] != after[1:2], "as it defines or removes an alias"),
+        (before != after, "as it changes the shell (options, traps, umask or directory)"),
+        (run["before.files"] != run["after.files"], "as it writes into HOME or the working directory"),
+    ]
+    return next((reason for failed, reason in checks if failed), None)
+
+
+def _script_reason(a: Dict[str, Optional[str]], b: Dict[str, Optional[str]]) -> Optional[str]:
+    """Why a script cannot be captured from its two runs ``a`` and ``b`` (None: its effect is the env diff)."""
+    return _run_reason(a) or _run_reason(b)
+
+
+def _script_ops(a: Dict[str, Optional[str]], b: Dict[str, Optional[str]]) -> Tuple[List[Tuple[str, str, object]], str]:
+    """The operations of a script from its two runs; ([], reason) when one variable's change is not static."""
+    envs = [_parse_env(run[key]) or {} for run in (a, b) for key in ("before.env", "after.env")]
+    names = sorted(set().union(*envs) - set(_SHELL_OWN))
+    ops: List[Tuple[str, str, object]] = []
+    for name in names:
+        change = _classify(*(env.get(name) for env in envs))
+        if change is None:
+            return [], f"as its effect on {name} differs between runs with other HOME, PWD, user or earlier values"
+        if change and name != "PATH" and _NEVER_PRESET.match(name):
+            return [], f"as it changes {name}, a variable of the shell or the session"
+        ops += [(op, name, value) for op, value in change]
+    return ops, ""
+
+
+def capture_scripts(act: EnvActivation, run_command: Optional[RunCommand], base_path: str = "/usr/bin:/bin") -> None:
+    """Set ``act.script_effects``: what each ``activate.d/*.sh`` script does, when that is static.
+
+    The scripts run in order in bash (as Lmod's ``source_sh`` runs them) twice, in empty temporary ``HOME`` and
+    working directories: run A with the activation's variables and ``PATH``; run B with another ``HOME``,
+    working directory and user, a longer ``PATH``, and every variable the scripts name or run A changed preset
+    to a sentinel. A script is captured when both runs agree on each variable it changes (the same value, or the
+    same entries before or after the earlier value) and it does nothing else visible. The first script that is
+    not, and every later one, runs at each load. Without ``run_command`` or bash every script runs at load.
+    """
+    scripts = act.activate_scripts[".sh"]
+    if not scripts:
+        act.script_effects = []
+        return
+    digests = []
+    texts = []
+    for path in scripts:
+        try:
+            data = read_file(path) or b""
+        except FileError as exc:
+            raise ActivationError(exc.message) from None
+        digests.append(hashlib.sha256(data).hexdigest())
+        texts.append(data.decode("utf-8", "replace"))
+    bash = shutil.which("bash")
+    if run_command is None or bash is None:
+        why = "as no bash was found where the files were generated" if run_command else "as it was not run"
+        act.script_effects = [ScriptEffect(path, digests[i], [], why) for i, path in enumerate(scripts)]
+        return
+    path = ":".join([*act.path_dirs, *([act.condabin] if act.condabin else []), base_path])
+    start = {**act.variables, "PATH": path}
+    tmp = tempfile.mkdtemp(prefix="cpkgs-activate-probe.")
+    try:
+        os.mkdir(os.path.join(tmp, "a"))
+        os.mkdir(os.path.join(tmp, "b"))
+        run_a = _probe(run_command, bash, scripts, os.path.join(tmp, "a"),
+                       {**start, "USER": "cpkgs-probe-a", "LOGNAME": "cpkgs-probe-a"})  # fmt: skip
+        changed = set()
+        for run in run_a:
+            before, after = _parse_env(run["before.env"]) or {}, _parse_env(run["after.env"]) or {}
+            changed |= {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+        named = {word for text in texts for word in _WORD.findall(text)}
+        preset = {n for n in (named | changed) if n not in start and not _NEVER_PRESET.match(n)}
+        run_b = _probe(run_command, bash, scripts, os.path.join(tmp, "b"),
+                       {**start, **dict.fromkeys(preset, SENTINEL), "PATH": path + ":" + SENTINEL + "/bin",
+                        "USER": "cpkgs-probe-b", "LOGNAME": "cpkgs-probe-b"})  # fmt: skip
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    effects: List[ScriptEffect] = []
+    first_dynamic = None
+    for index, script in enumerate(scripts):
+        digest, a, b = digests[index], run_a[index], run_b[index]
+        if first_dynamic is not None:
+            reason = f"as an earlier script ({os.path.basename(first_dynamic)}) does"
+            effects.append(ScriptEffect(script, digest, [], reason))
+            continue
+        reason = _script_reason(a, b)
+        ops: List[Tuple[str, str, object]] = []
+        if reason is None:
+            ops, reason = _script_ops(a, b)
+        if reason:
+            first_dynamic = script
+            act.script_notes.append(f"{script}: runs at each load of the modulefiles (source_sh), {reason}")
+            effects.append(ScriptEffect(script, digest, [], reason))
+        else:
+            effects.append(ScriptEffect(script, digest, ops, None))
+    act.script_effects = effects
+
+
 def render_kernel(act: EnvActivation, display_name: str, extra_env: Dict[str, str]) -> str:
     """``kernel.json``: the env's python with ipykernel, and the activation as ``env``."""
     path = ":".join([*act.path_dirs, *([act.condabin] if act.condabin else []), "${PATH}"])
@@ -527,12 +812,20 @@ def render_kernel(act: EnvActivation, display_name: str, extra_env: Dict[str, st
 
 # --------------------------------------------------------------------------------------------- planning
 class Output:
-    """One file to write (``content``) or remove (``content`` None)."""
+    """One file to write (``content``) or remove (``content`` None).
 
-    def __init__(self, fmt: str, path: str, content: Optional[str]) -> None:
+    ``stop``: the directory that stays when emptied directories are removed after a removal. ``owner``: for a
+    removal of a file found by its marker, the environment it must still name when removed.
+    """
+
+    def __init__(
+        self, fmt: str, path: str, content: Optional[str], *, stop: Optional[str] = None, owner: Optional[str] = None
+    ) -> None:
         self.fmt = fmt
         self.path = path
         self.content = content
+        self.stop = stop or os.path.dirname(path)
+        self.owner = owner
 
     def current(self) -> Optional[bytes]:
         try:
@@ -545,6 +838,8 @@ class Output:
         before = self.current()
         text = None if before is None else before.decode("utf-8", "replace")
         if self.content is None:
+            if before is not None and self.owner is not None and _modulefile_owner(before) != (self.fmt, self.owner):
+                return False, text  # no longer this environment's (another one took the name in this run)
             return before is not None, text
         if before != self.content.encode("utf-8"):
             return True, text
@@ -558,7 +853,7 @@ class Output:
                 pass
             except OSError as exc:
                 raise ActivationError(f"cannot remove {self.path}: {exc.strerror}") from None
-            _remove_empty_dirs(os.path.dirname(self.path), 2)
+            _remove_empty_dirs(os.path.dirname(self.path), self.stop)
             return
         _make_dirs(os.path.dirname(self.path))
         try:
@@ -585,13 +880,51 @@ def _make_dirs(path: str) -> None:
             raise ActivationError(f"cannot create {directory}: {exc.strerror}") from None
 
 
-def _remove_empty_dirs(path: str, levels: int) -> None:
-    for _level in range(levels):
+def _remove_empty_dirs(path: str, stop: str) -> None:
+    """Remove ``path`` and its parents while empty, up to ``stop`` (which stays)."""
+    stop = os.path.normpath(stop)
+    path = os.path.normpath(path)
+    while path != stop and path.startswith(stop + os.sep):
         try:
             os.rmdir(path)
         except OSError:
             return
         path = os.path.dirname(path)
+
+
+def _modulefile_owner(head: bytes) -> Optional[Tuple[str, str]]:
+    """``(format, prefix)`` when ``head`` (a file's start) has this module's modulefile header, else None."""
+    lines = head[:8192].decode("utf-8", "replace").split("\n")
+    candidates = [(lines[0], "lmod")]
+    if lines[0].startswith("#%Module") and len(lines) > 1:
+        candidates = [(lines[1], "tcl")]
+    for line, fmt in candidates:
+        match = _HEADER.match(line)
+        if match and match.group("kind") == MODULE_KINDS[fmt]:
+            return fmt, match.group("prefix")
+    return None
+
+
+def generated_modulefiles(modules_dir: str) -> Dict[str, List[Tuple[str, str]]]:
+    """``{prefix: [(format, path)]}``: the modulefiles under ``modules_dir`` this module wrote, by the
+    environment their header names. Only regular files (no symbolic links, none followed); Lmod files end in
+    ``.lua``, Environment Modules files start with ``#%Module``."""
+    found: Dict[str, List[Tuple[str, str]]] = {}
+    for top, dirs, files in os.walk(modules_dir):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(top, name)
+            try:
+                if not stat.S_ISREG(os.lstat(path).st_mode):
+                    continue
+                with open(path, "rb") as handle:
+                    head = handle.read(8192)
+            except OSError:
+                continue
+            owner = _modulefile_owner(head)
+            if owner is not None and (owner[0] == "lmod") == name.endswith(".lua"):
+                found.setdefault(owner[1], []).append((owner[0], path))
+    return found
 
 
 def plan_outputs(
@@ -605,32 +938,43 @@ def plan_outputs(
     kernels_dir: str,
     display_name: str,
     run_command: Optional[RunCommand] = None,
+    owned: Optional[Dict[str, List[Tuple[str, str]]]] = None,
 ) -> Tuple[List[Output], List[str]]:
-    """The files of one environment (``act`` None: remove them) and notes on what was left out."""
+    """The files of one environment (``act`` None: remove them) and notes on what was left out.
+
+    Modulefiles this module wrote earlier for the same environment under another name (``owned``, from
+    :func:`generated_modulefiles` of ``modules_dir``, scanned here when not given) are removed.
+    """
     outputs: List[Output] = []
     notes: List[str] = []
+    prefix = os.path.normpath(prefix)
     entry = os.path.join(prefix, ENTRY_DIR)
+    unknown = [fmt for fmt in formats if fmt not in FORMATS]
+    if unknown:
+        raise ActivationError(f"formats: {unknown[0]!r} is not one of {', '.join(FORMATS)}")
+    if act is not None and act.script_effects is None and ("lmod" in formats or "tcl" in formats):
+        capture_scripts(act, run_command)
+        notes += act.script_notes
     for fmt in formats:
         if fmt in ("lmod", "tcl"):
             if not modules_dir:
                 raise ActivationError(f"modules_dir: needed for format {fmt}")
-            path = os.path.join(modules_dir, module_name + (".lua" if fmt == "lmod" else ""))
-            content = None
-            if act is not None:
-                content = render_lmod(act, module_name) if fmt == "lmod" else render_tcl(act, module_name)
-            outputs.append(Output(fmt, path, content))
+            modules_dir = os.path.normpath(modules_dir)
+            owned = generated_modulefiles(modules_dir) if owned is None else owned
+            outputs += _module_outputs(act, prefix, fmt, module_name=module_name, modules_dir=modules_dir, owned=owned)
         elif fmt == "sh":
-            outputs.append(Output(fmt, os.path.join(entry, "activate.sh"), None if act is None else render_sh(act)))
+            content = None if act is None else render_sh(act)
+            outputs.append(Output(fmt, os.path.join(entry, "activate.sh"), content, stop=prefix))
         elif fmt == "csh":
             texts = (None, None) if act is None else render_csh(act)
-            outputs.append(Output(fmt, os.path.join(entry, "activate.csh"), texts[0]))
-            outputs.append(Output(fmt, os.path.join(entry, "deactivate.csh"), texts[1]))
+            outputs.append(Output(fmt, os.path.join(entry, "activate.csh"), texts[0], stop=prefix))
+            outputs.append(Output(fmt, os.path.join(entry, "deactivate.csh"), texts[1], stop=prefix))
         elif fmt == "kernel":
             path = os.path.join(kernels_dir, kernel_name, "kernel.json")
             if act is not None and act.python is None:
                 notes.append(f"{prefix}: no bin/python, so no Jupyter kernel")
                 if _is_ours(path, prefix):
-                    outputs.append(Output(fmt, path, None))
+                    outputs.append(Output(fmt, path, None, stop=kernels_dir))
                 continue
             content = None
             if act is not None:
@@ -638,10 +982,29 @@ def plan_outputs(
                 content = render_kernel(act, display_name, extra)
             elif not _is_ours(path, prefix):
                 continue
-            outputs.append(Output(fmt, path, content))
-        else:
-            raise ActivationError(f"formats: {fmt!r} is not one of {', '.join(FORMATS)}")
+            outputs.append(Output(fmt, path, content, stop=kernels_dir))
     return outputs, notes
+
+
+def _module_outputs(
+    act: Optional[EnvActivation],
+    prefix: str,
+    fmt: str,
+    *,
+    module_name: str,
+    modules_dir: str,
+    owned: Dict[str, List[Tuple[str, str]]],
+) -> List[Output]:
+    """The modulefile of ``fmt``, and removals of the ones of the same environment under other names."""
+    path = os.path.join(modules_dir, module_name + (".lua" if fmt == "lmod" else ""))
+    content = None
+    if act is not None:
+        content = render_lmod(act, module_name) if fmt == "lmod" else render_tcl(act, module_name)
+    outputs = [Output(fmt, path, content, stop=modules_dir)]
+    for found_fmt, found in owned.get(prefix, []):
+        if found_fmt == fmt and found != path:
+            outputs.append(Output(fmt, found, None, stop=modules_dir, owner=prefix))
+    return outputs
 
 
 def _is_ours(path: str, prefix: str) -> bool:

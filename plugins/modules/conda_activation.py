@@ -19,11 +19,26 @@ description:
     C(CONDA_SHLVL=1), C(CONDA_DEFAULT_ENV), C(CONDA_PROMPT_MODIFIER); the environment's own variables
     (C(etc/conda/env_vars.d/*.json), then C(env_vars) of C(conda-meta/state), that is C(conda env config vars));
     and the C(etc/conda/activate.d) scripts (C(deactivate.d) at deactivation)."
-  - Modulefiles run the activate.d scripts with Lmod's C(source_sh) (Lmod 8.6 or later) or Environment Modules'
-    C(source-sh) (Modules 4.6 or later), which record what a script changes and undo it at unload; variables are
-    set with C(pushenv) (the previous value comes back at unload; Environment Modules 5.1 or later, older ones
-    fall back to C(setenv)). Each modulefile belongs to the module family C(conda_env), so loading another
-    environment's module swaps the first out, like a non-stacked C(conda activate).
+  - Modulefiles start no shell at load for C(activate.d/*.sh) scripts whose effect is static. The module runs the
+    scripts once, in order, in C(bash) when it generates the files, twice (with different C(HOME), working
+    directory and user, and in the second run with every variable the scripts name or change preset to a
+    sentinel), and writes what they set, unset, prepend and append into the modulefile (C(pushenv),
+    C(unsetenv), C(prepend_path), C(append_path)). A script that defines a function or an alias, changes the
+    shell (options, traps, umask, directory) or a session variable (C(HOME), C(USER), C(LANG), ...), prints
+    something, fails, writes into C(HOME) or the working directory, or whose effect differs between the two
+    runs in another way than a prepend or append, is run at each load instead, and so is every script after it
+    (the result's C(notes) say which and why). Each script's sha256 is in the modulefile, so a changed script
+    rewrites it.
+  - Scripts that run at each load use Lmod's C(source_sh) (Lmod 8.6 or later) or Environment Modules'
+    C(source-sh) (Modules 4.6 or later), which record what a script changes and undo it at unload; C(csh)-only
+    scripts always run that way (with tcsh). Variables are set with C(pushenv) (the previous value comes back at
+    unload; Environment Modules 5.1 or later, older ones fall back to C(setenv)). Each modulefile belongs to the
+    module family C(conda_env), so loading another environment's module swaps the first out, like a non-stacked
+    C(conda activate).
+  - Each modulefile's first line (the second in a Tcl file, after C(#%Module1.0)) says it is this module's and
+    names the environment. When an environment's O(module_name) changes, or the environment is V(absent), the
+    module removes the modulefiles with that line for that environment under other names in O(modules_dir);
+    files without it (or naming another environment), and symbolic links, are never touched.
   - The kernelspec cannot run scripts; the variables the C(activate.d/*.sh) scripts set are found by running
     them once in C(sh) when the kernelspec is generated and written into its C(env).
   - A run compares what it would write with what is there and writes nothing when they are equal; with many
@@ -126,8 +141,11 @@ notes:
   - Loading models C(conda activate) from a shell where no conda environment is active (C(CONDA_SHLVL) 0 or
     unset, C(auto_activate_base) off). Over an active environment conda would also replace that environment's
     C(PATH) entries and run its deactivate scripts; modules and the plain entry do not.
-  - Modulefiles do not run C(deactivate.d) scripts; unloading undoes what the C(activate.d) scripts changed, as
-    C(source_sh)/C(source-sh) recorded it.
+  - Modulefiles do not run C(deactivate.d) scripts; unloading undoes what the C(activate.d) scripts changed (as
+    captured, or as C(source_sh)/C(source-sh) recorded it).
+  - The capture sees what a script does on the host that generates the files; a value taken from that host (its
+    name, C(uname)) is written as it is there. Such a script should be kept out of a shared release, or made to
+    print nothing and fail (it then runs at each load).
   - After changing an environment (install, update, the C(env_vars)), run the module again; the modulefile of a
     loaded module changes only for the next load.
 seealso:
@@ -165,8 +183,10 @@ RETURN = r"""
 envs:
   description:
     - One result per environment, each with C(name) (the module name), C(prefix), C(state), C(changed), C(files)
-      (paths written or removed, or that would be in check mode), C(outputs) (every file the environment has, by
-      format), C(variables) (what the activation sets besides C(PATH)) and C(notes) (what was left out and why).
+      (paths written or removed, or that would be in check mode, including modulefiles of an earlier module name),
+      C(outputs) (every file the environment has, by format), C(variables) (what the activation sets besides
+      C(PATH)) and C(notes) (what was left out and why, and which activate.d scripts the modulefiles run at each
+      load).
   returned: always
   type: list
   elements: dict
@@ -206,6 +226,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._activation import (
     KERNELS_DIR,
     ActivationError,
     display_name_for,
+    generated_modulefiles,
     kernel_name_for,
     plan_outputs,
     read_activation,
@@ -226,6 +247,7 @@ class ActivationManager:
         self.paths = paths_from_params(self.params)
         self.root_prefix = self.paths.root_prefix
         self.envs_dirs = None
+        self.owned: dict = {}  # modules_dir -> the modulefiles this module wrote there, by environment
 
     def items(self) -> list:
         params = self.params
@@ -286,6 +308,12 @@ class ActivationManager:
         modules_dir = params["modules_dir"] or (
             os.path.join(self.root_prefix, "modulefiles") if self.root_prefix else None
         )
+        owned = None
+        if modules_dir and ("lmod" in params["formats"] or "tcl" in params["formats"]):
+            key = os.path.normpath(modules_dir)
+            if key not in self.owned:
+                self.owned[key] = generated_modulefiles(key)
+            owned = self.owned[key]
         outputs, notes = plan_outputs(
             act,
             prefix,
@@ -296,6 +324,7 @@ class ActivationManager:
             kernels_dir=params["kernels_dir"],
             display_name=item.get("display_name") or display_name_for(module_name),
             run_command=self.module.run_command,
+            owned=owned,
         )
         changed_files = []
         diffs = []

@@ -88,6 +88,11 @@ class Tree:
     def env(self, name: str) -> Path:
         return self.root / "envs" / name
 
+    @property
+    def sourced_modules_dir(self) -> Path:
+        """Modulefiles generated without the scripts' capture: they run the activate.d scripts at each load."""
+        return self.modules_dir.parent / (self.modules_dir.name + "-sourced")
+
 
 def _run(argv: list[str], home: Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(argv, env=clean_env(home), capture_output=True, text=True, timeout=timeout, check=False)
@@ -95,21 +100,27 @@ def _run(argv: list[str], home: Path, timeout: int = 300) -> subprocess.Complete
     return done
 
 
-def generate(tree: Tree, formats: list[str]) -> None:
-    """The module's files for every release (what cpkgs.conda.conda_activation writes)."""
+def generate(tree: Tree, formats: list[str], *, capture: bool = True) -> None:
+    """The module's files for every release (what cpkgs.conda.conda_activation writes).
+
+    ``capture``: the activate.d scripts' effects written into the modulefiles (what the module does); else the
+    modulefiles run the scripts at each load (``source_sh``), into ``tree.sourced_modules_dir``.
+    """
     for name in RELEASES:
         act = _activation.read_activation(str(tree.env(name)), str(tree.root))
         module_name = _activation.split_module_name(name)
-        outputs, _notes = _activation.plan_outputs(
+        outputs, notes = _activation.plan_outputs(
             act,
             str(tree.env(name)),
             formats,
             module_name=module_name,
-            modules_dir=str(tree.modules_dir),
+            modules_dir=str(tree.modules_dir if capture else tree.sourced_modules_dir),
             kernel_name=name,
             kernels_dir=str(tree.home / "kernels"),
             display_name=_activation.display_name_for(module_name),
+            run_command=_activation.run_argv if capture else None,
         )
+        assert not capture or notes == [], notes  # the releases' scripts are static: captured, none run at load
         for output in outputs:
             output.apply()
 
@@ -147,6 +158,7 @@ def tree(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     assert found == {"CSPICE_MAJOR": "67", "ISIS_SITE": "astro-share"}, found
     result = Tree(kind, root, home, base / "modulefiles")
     generate(result, ["lmod", "tcl", "sh", "csh"])
+    generate(result, ["lmod", "tcl"], capture=False)
     return result
 
 

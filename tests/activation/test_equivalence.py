@@ -1,7 +1,8 @@
 """Loading a release without conda gives the environment ``conda activate`` gives; unloading restores it.
 
 For each tree kind (stand-in, real conda), release, shell (bash, zsh, tcsh) and way to load (Lmod, Environment
-Modules, the plain shell entry), from two starting points:
+Modules, each with the activate.d scripts' effects written into the modulefile and with the scripts run at each
+load, ``-sourced``; the plain shell entry), from two starting points:
 
 * ``hooked``: the user's shell has sourced the tree's ``etc/profile.d/conda.sh`` / ``conda.csh`` (what
   ``conda init`` or the conda_client role does), no environment active;
@@ -56,7 +57,7 @@ DIFFERENT = {
     "PWD": "shell",
     "OLDPWD": "shell",
 }
-METHODS = ("lmod", "tcl", "plain")
+METHODS = ("lmod", "tcl", "lmod-sourced", "tcl-sourced", "plain")
 STARTS = ("hooked", "plain")
 UNSET = "\x01unset\x01"
 
@@ -86,7 +87,8 @@ def _hook(tree: Tree, shell: str) -> list[str]:
 
 
 def _module_setup(tree: Tree, shell: str, method: str) -> list[str]:
-    if method == "lmod":
+    modules_dir = tree.sourced_modules_dir if method.endswith("-sourced") else tree.modules_dir
+    if method.startswith("lmod"):
         init = LMOD_INIT / shell
         lines = [f"source '{init}'" if shell == "tcsh" else f". '{init}'"]
     else:
@@ -95,7 +97,7 @@ def _module_setup(tree: Tree, shell: str, method: str) -> list[str]:
             lines = [f"alias module 'eval \"`tclsh {cmd} tcsh \\!*`\"'"]
         else:
             lines = [f'module() {{ eval "$(tclsh \'{cmd}\' {shell} "$@")"; }}']
-    return [*lines, f"module use '{tree.modules_dir}'"]
+    return [*lines, f"module use '{modules_dir}'"]
 
 
 def script(tree: Tree, shell: str, method: str, *, start: str, release: str, out: Path) -> str:
@@ -103,7 +105,7 @@ def script(tree: Tree, shell: str, method: str, *, start: str, release: str, out
     module_name = release.replace("isis", "isis/", 1)
     prefix = tree.env(release)
     lines = _hook(tree, shell) if start == "hooked" or method == "conda" else []
-    if method in ("lmod", "tcl"):
+    if method.startswith(("lmod", "tcl")):
         lines += _module_setup(tree, shell, method)
         load, unload = [f"module load {module_name}"], ["module unload isis"]
     elif method == "plain":
@@ -153,9 +155,9 @@ def conda_case(tree: Tree, shell: str, release: str, tmp: Path) -> dict[str, dic
 def _needs(method: str, shells: dict[str, str], shell: str) -> None:
     if shell not in shells:
         pytest.skip(f"{shell} is not installed")
-    if method == "lmod" and not (LMOD_INIT / "bash").is_file():
+    if method.startswith("lmod") and not (LMOD_INIT / "bash").is_file():
         pytest.skip("Lmod is not installed (Debian package lmod; stage activation installs it)")
-    if method == "tcl" and not tcl_modulecmd():
+    if method.startswith("tcl") and not tcl_modulecmd():
         pytest.skip("Environment Modules' modulecmd.tcl not found (stage activation unpacks it; CPKGS_MODULES_TCL)")
 
 
@@ -245,3 +247,17 @@ def test_a_wrong_modulefile_is_caught(tree: Tree, shells: dict, tmp_path_factory
     reference = conda_case(tree, "bash", "isis4.3.0", tmp_path_factory.mktemp("conda"))
     states = run_case(broken, "bash", "lmod", start="hooked", release="isis4.3.0", tmp=tmp_path_factory.mktemp("case"))
     assert comparable(states["after"]["env"]) != comparable(reference["after"]["env"])
+
+
+@pytest.mark.parametrize("release", list(RELEASES))
+def test_captured_modulefiles_run_no_script(tree: Tree, release: str) -> None:
+    """The releases' activate.d scripts are static: their effect is in the modulefiles, which run no shell; the
+    ``-sourced`` ones (compared above too) run the scripts at load."""
+    version = release.replace("isis", "", 1)
+    script = f"{tree.env(release)}/etc/conda/activate.d/isis-activate.sh"
+    for suffix, run in ((".lua", "source_sh("), ("", "source-sh ")):
+        captured = (tree.modules_dir / "isis" / (version + suffix)).read_text()
+        sourced = (tree.sourced_modules_dir / "isis" / (version + suffix)).read_text()
+        assert run not in captured
+        assert "ISISROOT" in captured and str(tree.env(release)) in captured
+        assert run in sourced and script in sourced

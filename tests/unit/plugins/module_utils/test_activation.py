@@ -142,7 +142,12 @@ def test_plan_apply_and_noop(tmp_path):
         "kernel_name": "isis4.3.0",
         "kernels_dir": str(tmp_path / "kernels"),
         "display_name": "ISIS 4.3.0",
-        "run_command": lambda argv: (0, "ISISROOT=" + prefix + "\0PATH=" + argv[3][5:] + "\0", ""),
+        # the modulefiles' capture really runs (its scripts are ':'), the kernel's run answers as a script would
+        "run_command": lambda argv: (
+            act_mod.run_argv(argv)
+            if "cpkgs-probe" in argv
+            else (0, "ISISROOT=" + prefix + "\0PATH=" + argv[3][5:] + "\0", "")
+        ),
     }
     outputs, notes = plan_outputs(act, prefix, list(act_mod.FORMATS), **kwargs)
     assert notes == []
@@ -179,3 +184,156 @@ def test_unknown_format_and_missing_modules_dir(tmp_path):
         plan_outputs(act, act.prefix, ["lmod"], modules_dir=None, **kwargs)
     with pytest.raises(ActivationError, match="formats"):
         plan_outputs(act, act.prefix, ["fish"], modules_dir=None, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------- stale modulefiles
+def _plan_modules(act, prefix, mods, module_name, **extra):
+    return plan_outputs(
+        act,
+        prefix,
+        ["lmod", "tcl"],
+        module_name=module_name,
+        modules_dir=str(mods),
+        kernel_name="k",
+        kernels_dir=str(mods.parent / "kernels"),
+        display_name="d",
+        **extra,
+    )[0]
+
+
+def _apply(outputs):
+    for output in outputs:
+        if output.needs_change()[0]:
+            output.apply()
+
+
+def test_a_renamed_module_removes_its_old_files_only(tmp_path):
+    prefix = _env(tmp_path, scripts=False)
+    other = _env(tmp_path, name="isis3.9.1", scripts=False)
+    mods = tmp_path / "mods"
+    _apply(_plan_modules(read_activation(prefix, str(tmp_path)), prefix, mods, "isis/4.3.0"))
+    _apply(_plan_modules(read_activation(other, str(tmp_path)), other, mods, "isis/3.9.1"))
+    old_lua, old_tcl = mods / "isis" / "4.3.0.lua", mods / "isis" / "4.3.0"
+    assert old_lua.is_file() and old_tcl.is_file()
+    # Files this module did not write: no marker, a copy without the marker line, a link to its file.
+    (mods / "isis" / "site.lua").write_text('setenv("X", "' + prefix + '")\n')
+    (mods / "isis" / "copy.lua").write_text("\n".join(old_lua.read_text().splitlines()[1:]) + "\n")
+    (mods / "isis" / "default").symlink_to("4.3.0.lua")
+    ours = ("4.3.0.lua", "4.3.0", "3.9.1.lua", "3.9.1")
+    foreign = sorted(p.name for p in (mods / "isis").iterdir() if p.name not in ours)
+    assert foreign == ["copy.lua", "default", "site.lua"]
+
+    renamed = _plan_modules(read_activation(prefix, str(tmp_path)), prefix, mods, "isis4/4.3.0")
+    removals = sorted(o.path for o in renamed if o.content is None)
+    assert removals == sorted([str(old_lua), str(old_tcl)])
+    assert all(o.needs_change()[0] for o in renamed)
+    _apply(renamed)
+    assert not old_lua.exists() and not old_tcl.exists()
+    assert (mods / "isis4" / "4.3.0.lua").is_file() and (mods / "isis4" / "4.3.0").is_file()
+    assert (mods / "isis" / "3.9.1.lua").is_file() and (mods / "isis" / "3.9.1").is_file()  # another env's
+    assert sorted(p.name for p in (mods / "isis").iterdir() if p.name not in ours) == foreign
+    again = _plan_modules(read_activation(prefix, str(tmp_path)), prefix, mods, "isis4/4.3.0")
+    assert [o.path for o in again if o.needs_change()[0]] == []  # a no-op
+
+
+def test_an_absent_env_loses_its_modulefiles_under_any_name(tmp_path):
+    prefix = _env(tmp_path, scripts=False)
+    mods = tmp_path / "mods"
+    _apply(_plan_modules(read_activation(prefix, str(tmp_path)), prefix, mods, "isis/old"))
+    (mods / "keep.lua").write_text("-- a site's own module\n")
+    removals = _plan_modules(None, prefix, mods, "isis/4.3.0")
+    assert sorted(o.path for o in removals if o.needs_change()[0]) == sorted(
+        [str(mods / "isis" / "old.lua"), str(mods / "isis" / "old")]
+    )
+    _apply(removals)
+    assert sorted(p.name for p in mods.iterdir()) == ["keep.lua"]  # the modules directory itself stays
+    _apply(_plan_modules(None, prefix, mods / "empty", "isis/4.3.0"))
+    assert not (mods / "empty").exists()
+
+
+# --------------------------------------------------------------------------------------------- captured scripts
+def _script_env(root, scripts, name="isis4.3.0"):
+    prefix = _env(root, name=name, scripts=False)
+    folder = Path(prefix) / "etc" / "conda" / "activate.d"
+    folder.mkdir(parents=True)
+    for file_name, text in scripts.items():
+        (folder / file_name).write_text(text)
+    return prefix, str(folder)
+
+
+def _lua(root, prefix, run="default"):
+    run = act_mod.run_argv if run == "default" else run
+    act = read_activation(prefix, str(root))
+    outputs, _notes = plan_outputs(
+        act,
+        prefix,
+        ["lmod", "tcl"],
+        module_name="isis/4.3.0",
+        modules_dir=str(Path(root) / "mods"),
+        kernel_name="k",
+        kernels_dir=str(Path(root) / "kernels"),
+        display_name="d",
+        run_command=run,
+    )
+    return outputs[0].content, outputs[1].content, act
+
+
+def test_static_scripts_are_written_into_the_modulefiles(tmp_path):
+    prefix, folder = _script_env(
+        tmp_path,
+        {
+            "a.sh": 'export ISISROOT="$CONDA_PREFIX"\nexport ISISDATA="$CONDA_PREFIX/share/d"\nunset OLDVAR\n',
+            "b.sh": 'export LD_LIBRARY_PATH="$CONDA_PREFIX/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"\n'
+            'export PATH="$CONDA_PREFIX/extra:$PATH"\nexport MANPATH="${MANPATH:+$MANPATH:}$CONDA_PREFIX/man"\n',
+        },
+    )
+    lua, tcl, _act = _lua(tmp_path, prefix)
+    assert "source_sh" not in lua and "source-sh" not in tcl
+    assert f'pushenv("ISISROOT", "{prefix}")' in lua
+    assert f'pushenv("ISISDATA", "{prefix}/share/d")' in lua
+    assert 'unsetenv("OLDVAR")' in lua
+    assert f'prepend_path("LD_LIBRARY_PATH", "{prefix}/lib")' in lua
+    assert f'prepend_path("PATH", "{prefix}/extra")' in lua
+    assert f'append_path("MANPATH", "{prefix}/man")' in lua
+    assert lua.index("ISISROOT") < lua.index("LD_LIBRARY_PATH")  # script order
+    assert f'cpkgs_setenv "ISISROOT" "{prefix}"' in tcl and 'unsetenv "OLDVAR"' in tcl
+    assert f'prepend-path "LD_LIBRARY_PATH" "{prefix}/lib"' in tcl
+    assert f'append-path "MANPATH" "{prefix}/man"' in tcl
+    digest = act_mod.hashlib.sha256(Path(folder, "a.sh").read_bytes()).hexdigest()
+    assert digest in lua and digest in tcl  # a changed script changes the file
+    assert _lua(tmp_path, prefix)[:2] == (lua, tcl)  # the same environment, the same files: a no-op stays one
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("isis() { :; }\nexport ISISROOT=x\n", "function"),
+        ("alias isis=true\n", "alias"),
+        ('export ISIS_USER="$HOME/.isis"\n', "differ"),
+        ('export WHERE="$PWD"\n', "differ"),
+        ('echo "ISIS loaded"\nexport ISISROOT=x\n', "output"),
+        ('mkdir -p "$HOME/.isis"\n', "HOME"),
+        ('if [ -n "$SITE_FLAG" ]; then export ISISROOT=a; else export ISISROOT=b; fi\n', "differ"),
+        ('export LD_LIBRARY_PATH="$CONDA_PREFIX/lib:$LD_LIBRARY_PATH"\n', "differ"),
+        ("set -u\n", "shell"),
+        ("return 3\n", "status"),
+        ("export STAMP=$$\n", "differ"),
+    ],
+)
+def test_dynamic_scripts_run_at_load(tmp_path, text, reason):
+    prefix, folder = _script_env(tmp_path, {"a.sh": "export FIRST=1\n", "b.sh": text, "c.sh": "export LAST=1\n"})
+    lua, tcl, act = _lua(tmp_path, prefix)
+    assert 'pushenv("FIRST", "1")' in lua  # captured: it comes before the dynamic one
+    assert f'source_sh("bash", "{folder}/b.sh")' in lua
+    assert f'source_sh("bash", "{folder}/c.sh")' in lua  # after a dynamic one everything runs at load
+    assert f'source-sh bash "{folder}/b.sh"' in tcl
+    assert 'pushenv("LAST"' not in lua
+    notes = " ".join(act.script_notes)
+    assert f"{folder}/b.sh" in notes and reason in notes
+
+
+def test_without_a_runner_scripts_run_at_load(tmp_path):
+    prefix, folder = _script_env(tmp_path, {"a.sh": "export ISISROOT=x\n"})
+    lua, _tcl, _act = _lua(tmp_path, prefix, run=None)
+    assert f'source_sh("bash", "{folder}/a.sh")' in lua
+    assert 'pushenv("ISISROOT"' not in lua
