@@ -17,9 +17,10 @@ argument dropped) and runs the unit tests that reach the changed function: a mut
 Not run in CI (a full run takes about an hour on one core). Rerun:
 
     .venv/bin/python benchmarks/mutation.py [--work /tmp/cpkgs-mutation] [--files plugins/module_utils/_tree.py ...]
-                                            [--max-children 1] [--report-only]
+                                            [--ref HEAD] [--max-children 1] [--report-only]
 
-``--files`` mutates only the files named (a per-file measurement, much quicker); ``--report-only`` prints the
+``--files`` mutates only the files named (a per-file measurement, much quicker); ``--ref`` measures a commit
+instead of the work tree (others' unfinished changes left out); ``--report-only`` prints the
 figures of an earlier run in ``--work`` again. ``mutants/`` under ``--work`` is kept for ``mutmut results`` /
 ``mutmut show NAME`` (run them in ``WORK`` with ``VENV/bin/mutmut``).
 """
@@ -72,28 +73,30 @@ def make_venv(venv: Path) -> Path:
     return mutmut
 
 
-def copy_checkout(work: Path, files: list[str]) -> None:
-    """The files git knows into WORK/ansible_collections/cpkgs/conda, and mutmut's setup.cfg into WORK."""
+def copy_checkout(work: Path, files: list[str], ref: str | None = None) -> None:
+    """The collection into WORK/ansible_collections/cpkgs/conda (the files git knows in the work tree, or the
+    commit ``ref``), and mutmut's setup.cfg into WORK."""
     if work.exists():
         shutil.rmtree(work)
     target = work / NAMESPACE
     target.mkdir(parents=True)
-    listed = (
-        subprocess.run(
-            [shutil.which("git") or "/usr/bin/git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+    git = shutil.which("git") or "/usr/bin/git"
+    if ref:
+        archive = subprocess.run([git, "archive", ref], cwd=REPO, check=True, capture_output=True).stdout
+        subprocess.run([shutil.which("tar") or "/bin/tar", "-x", "-C", str(target)], input=archive, check=True)
+    else:
+        listed = subprocess.run(
+            [git, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
             cwd=REPO,
             check=True,
             capture_output=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in filter(None, listed):
-        source = REPO / name
-        if not source.is_file():
-            continue  # deleted in the work tree, not yet in git
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target / name, follow_symlinks=False)
+        ).stdout.decode()
+        for name in filter(None, listed.split("\0")):
+            source = REPO / name
+            if not source.is_file():
+                continue  # deleted in the work tree, not yet in git
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name, follow_symlinks=False)
     paths = files or [path for path in SCOPE if (target / path).is_dir()]
     lines = [
         "[mutmut]",
@@ -159,6 +162,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=TMP / "cpkgs-mutation", help="the copy mutmut runs in")
     parser.add_argument("--venv", type=Path, default=TMP / "cpkgs-mutmut-venv", help="mutmut's own venv")
     parser.add_argument("--files", nargs="*", default=[], help="mutate only these (paths inside the repo)")
+    parser.add_argument("--ref", help="measure this commit (default: the work tree, uncommitted files too)")
     parser.add_argument("--max-children", type=int, default=1)
     parser.add_argument("--report-only", action="store_true", help="print the figures of the run in --work")
     args = parser.parse_args()
@@ -170,7 +174,7 @@ def main() -> int:
             if not (REPO / name).is_file() or not name.startswith("plugins/"):
                 raise SystemExit(f"--files: no file {name!r} under plugins/")
         mutmut = make_venv(args.venv.resolve())
-        copy_checkout(work, args.files)
+        copy_checkout(work, args.files, args.ref)
         environ = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
         proc = subprocess.run(
             [str(mutmut), "run", "--max-children", str(args.max_children)], cwd=work, env=environ, check=False
