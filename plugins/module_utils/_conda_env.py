@@ -44,6 +44,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._files import (
     sha256_file,
     write_file,
 )
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import find_env
 
 __all__ = [
     "REQUEST_FILE",
@@ -211,8 +212,6 @@ def read_lockfile(path: str) -> List[str]:
     if "@EXPLICIT" not in lines:
         raise InputError(f"lockfile: {path!r} is not an explicit lockfile (no @EXPLICIT line)")
     return [line.split("#", 1)[0] for line in lines if line and not line.startswith(("#", "@"))]
-
-
 
 
 def _yaml_scalar(value: object, where: str) -> str:
@@ -430,10 +429,9 @@ class EnvManager:
         """The environment's prefix: given, or found by name in envs_dirs, or where conda would create it."""
         if env.prefix:
             return os.path.normpath(env.prefix)
-        for envs_dir in self.envs_dirs:
-            candidate = os.path.join(envs_dir, env.name or "")
-            if os.path.isdir(os.path.join(candidate, "conda-meta")):
-                return candidate
+        found = find_env(self.envs_dirs, env.name or "")
+        if found:
+            return found
         for envs_dir in self.envs_dirs:
             if _writable_dir(envs_dir):
                 return os.path.join(envs_dir, env.name or "")

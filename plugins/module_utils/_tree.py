@@ -342,6 +342,21 @@ class CondaPaths:
         return result
 
 
+def has_conda_meta(prefix: str) -> bool:
+    """Whether ``prefix`` looks like a conda environment or tree to a lookup: it has a ``conda-meta`` directory."""
+    return os.path.isdir(os.path.join(prefix, "conda-meta"))
+
+
+def find_env(envs_dirs: list[str], name: str) -> str | None:
+    """The prefix of the environment called ``name``: the first of ``envs_dirs`` (in conda's order) holding
+    ``name`` with a ``conda-meta`` directory, or None. ``name`` is a plain name, checked by the caller."""
+    for envs_dir in envs_dirs:
+        candidate = os.path.join(envs_dir, name)
+        if has_conda_meta(candidate):
+            return os.path.normpath(candidate)
+    return None
+
+
 def paths_from_params(params: dict, user: str | None = None) -> CondaPaths:
     """The :class:`CondaPaths` of this host for a module's tree options (see :func:`tree_argument_spec`).
 

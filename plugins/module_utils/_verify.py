@@ -45,6 +45,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     channel_args,
 )
 from ansible_collections.cpkgs.conda.plugins.module_utils._files import sha256_file
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import find_env, has_conda_meta
 
 __all__ = [
     "BOOKKEEPING",
@@ -416,15 +417,10 @@ def resolve_envs(wanted: Optional[List[str]], root_prefix: str, envs_dirs: List[
         elif "/" in item or item in (".", ".."):
             raise InputError(f"{where}: {item!r} is neither an environment name nor an absolute prefix")
         else:
-            name, prefix = item, ""
-            for envs_dir in envs_dirs:
-                candidate = os.path.join(envs_dir, item)
-                if os.path.isdir(os.path.join(candidate, "conda-meta")):
-                    prefix = os.path.normpath(candidate)
-                    break
+            name, prefix = item, find_env(envs_dirs, item) or ""
             if not prefix:
                 raise InputError(f"{where}: no environment named {item!r} in envs_dirs {envs_dirs}")
-        if not os.path.isdir(os.path.join(prefix, "conda-meta")):
+        if not has_conda_meta(prefix):
             raise InputError(f"{where}: {prefix!r} is not a conda environment (no conda-meta)")
         if all(prefix != known for _n, known in result):
             result.append((name, prefix))

@@ -252,7 +252,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._files import (
     resolve_owned_link,
     write_file,
 )
-from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import find_env, has_conda_meta, paths_from_params
 
 
 def resolve_path(params: dict) -> str:
@@ -273,13 +273,10 @@ def resolve_path(params: dict) -> str:
     if "/" in env:
         prefix = os.path.normpath(env)
     else:
-        prefix = next(
-            (os.path.join(d, env) for d in paths.envs_dirs() if os.path.isdir(os.path.join(d, env, "conda-meta"))),
-            "",
-        )
+        prefix = find_env(paths.envs_dirs(), env) or ""
         if not prefix:
             raise ValueError(f"env: no environment named {env!r} in envs_dirs {paths.envs_dirs()}")
-    if not os.path.isdir(os.path.join(prefix, "conda-meta")):
+    if not has_conda_meta(prefix):
         raise ValueError(f"env: {prefix!r} is not a conda environment (no conda-meta)")
     return os.path.join(prefix, ".condarc")
 
