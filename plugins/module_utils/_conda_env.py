@@ -290,14 +290,9 @@ class EnvSpec:
                 )
 
     def validate(self) -> None:
+        # types, choices and exclusions (one of specs, file, lockfile) are the module's argument spec's job
         self._validate_where()
-        if self.state not in ("present", "latest", "absent"):
-            raise InputError(f"{self.param('state')}: must be present, latest or absent, got {self.state!r}")
         sources = [n for n in ("specs", "file", "lockfile") if getattr(self, n)]
-        if len(sources) > 1:
-            raise InputError(
-                f"{self.param(sources[0])}: specs, file and lockfile are mutually exclusive, got {sources}"
-            )
         if self.state != "absent" and not sources:
             raise InputError(f"{self.param('specs')}: state={self.state} needs specs, file or lockfile")
         if self.state == "latest" and self.lockfile:

@@ -122,8 +122,49 @@ options:
         O(channels), O(override_channels), O(offline), O(state), O(frozen), O(prune) and O(condarc); O(channels),
         O(override_channels) and O(offline) given at the top level are the defaults of the items.
       - All are planned first from files; conda runs only for those that need work.
+      - Each item is checked as the top-level options are (types, choices, exclusions), before anything runs.
     type: list
     elements: dict
+    suboptions:
+      name:
+        description: As the top-level O(name). Exactly one of O(envs[].name) and O(envs[].prefix).
+        type: str
+      prefix:
+        description: As the top-level O(prefix).
+        type: path
+      specs:
+        description: As the top-level O(specs). At most one of O(envs[].specs), O(envs[].file) and O(envs[].lockfile).
+        type: list
+        elements: str
+      file:
+        description: As the top-level O(file).
+        type: path
+      lockfile:
+        description: As the top-level O(lockfile).
+        type: path
+      channels:
+        description: As the top-level O(channels), which is the default.
+        type: list
+        elements: str
+      override_channels:
+        description: As the top-level O(override_channels), which is the default.
+        type: bool
+      offline:
+        description: As the top-level O(offline), which is the default.
+        type: bool
+      state:
+        description: As the top-level O(state); V(present) when unset.
+        type: str
+        choices: [present, latest, absent]
+      frozen:
+        description: As the top-level O(frozen).
+        type: bool
+      prune:
+        description: As the top-level O(prune); V(false) when unset.
+        type: bool
+      condarc:
+        description: As the top-level O(condarc).
+        type: dict
   plan:
     description:
       - Only say which environments need work, and why, without changing anything. No conda process starts, the
@@ -346,36 +387,36 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
 from ansible_collections.cpkgs.conda.plugins.module_utils._lock import LockError, TreeLock
 from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params, tree_argument_spec
 
-_ENV_KEYS = (
-    "name",
-    "prefix",
-    "specs",
-    "file",
-    "lockfile",
-    "channels",
-    "override_channels",
-    "offline",
-    "state",
-    "frozen",
-    "prune",
-    "condarc",
-)
+# The options of one environment: the top-level ones (with the defaults below) and each item of ``envs`` (whose
+# unset options take the top-level value of channels, override_channels and offline). The argument spec checks
+# types, choices and exclusions for both; EnvSpec checks what depends on several (state against sources).
+_ENV_OPTIONS = {
+    "name": {"type": "str"},
+    "prefix": {"type": "path"},
+    "specs": {"type": "list", "elements": "str"},
+    "file": {"type": "path"},
+    "lockfile": {"type": "path"},
+    "channels": {"type": "list", "elements": "str"},
+    "override_channels": {"type": "bool"},
+    "offline": {"type": "bool"},
+    "state": {"type": "str", "choices": ["present", "latest", "absent"]},
+    "frozen": {"type": "bool"},
+    "prune": {"type": "bool"},
+    "condarc": {"type": "dict"},
+}
+_TOP_DEFAULTS = {"channels": [], "override_channels": False, "offline": False, "state": "present", "prune": False}
+_ITEM_DEFAULTS_FROM_TOP = ("channels", "override_channels", "offline")
+_SOURCES = ("specs", "file", "lockfile")
 
 
 def _env_specs(params: dict) -> list:
     if not params["envs"]:
-        return [EnvSpec({key: params[key] for key in _ENV_KEYS})]
+        return [EnvSpec({key: params[key] for key in _ENV_OPTIONS})]
     specs = []
     for index, item in enumerate(params["envs"]):
-        where = f"envs[{index}]"
-        if not isinstance(item, dict):
-            raise InputError(f"{where}: must be a mapping with name or prefix, got {item!r}")
-        unknown = sorted(set(item) - set(_ENV_KEYS))
-        if unknown:
-            raise InputError(f"{where}: unknown option(s) {', '.join(unknown)}")
-        merged = {key: params[key] for key in ("channels", "override_channels", "offline")}
-        merged.update(item)
-        specs.append(EnvSpec(merged, where))
+        merged = {key: params[key] for key in _ITEM_DEFAULTS_FROM_TOP}
+        merged.update({key: value for key, value in item.items() if value is not None})
+        specs.append(EnvSpec(merged, f"envs[{index}]"))
     seen = {}
     for spec in specs:
         key = spec.prefix or spec.name
@@ -464,26 +505,22 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             tree_argument_spec(),
-            name={"type": "str"},
-            prefix={"type": "path"},
-            specs={"type": "list", "elements": "str"},
-            file={"type": "path"},
-            lockfile={"type": "path"},
-            channels={"type": "list", "elements": "str", "default": []},
-            override_channels={"type": "bool", "default": False},
-            offline={"type": "bool", "default": False},
-            state={"type": "str", "choices": ["present", "latest", "absent"], "default": "present"},
-            frozen={"type": "bool"},
-            prune={"type": "bool", "default": False},
-            condarc={"type": "dict"},
+            **{key: dict(spec, default=_TOP_DEFAULTS[key]) if key in _TOP_DEFAULTS else spec
+               for key, spec in _ENV_OPTIONS.items()},
             publish={"type": "bool", "default": True},
-            envs={"type": "list", "elements": "dict"},
+            envs={
+                "type": "list",
+                "elements": "dict",
+                "options": _ENV_OPTIONS,
+                "mutually_exclusive": [("name", "prefix"), _SOURCES],
+                "required_one_of": [("name", "prefix")],
+            },
             umask={"type": "raw", "default": "0022"},
             lock_timeout={"type": "int", "default": 600},
             lock_holder={"type": "str"},
             plan={"type": "bool", "default": False},
         ),
-        mutually_exclusive=[("name", "prefix", "envs"), ("specs", "file", "lockfile", "envs")],
+        mutually_exclusive=[("name", "prefix", "envs"), (*_SOURCES, "envs")],
         required_one_of=[("name", "prefix", "envs")],
         supports_check_mode=True,
     )
