@@ -1,0 +1,226 @@
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The conda_env module's main() against a fake conda (real conda 26.7.1's recorded answers): one env and the
+list form, check mode, plan, the tree's lock, and failures that name what failed."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import REQUEST_FILE
+from ansible_collections.cpkgs.conda.plugins.module_utils._lock import TreeLock, lock_dir, read_holder, release_token
+from ansible_collections.cpkgs.conda.plugins.modules import conda_env
+
+RunModule = Callable[[ModuleType, dict], dict]  # the run_module fixture (tests/unit/plugins/conftest.py)
+CONTRACT = Path(__file__).resolve().parents[3] / "testbed" / "contract"
+CHANNEL = "file:///srv/conda-channel"
+LINKED = ["pkga-2.0-0", "pkgb-1.0-0", "pkgc-1.0-0"]
+
+
+class Conda:
+    """The conda the module runs: answers with the recorded samples and leaves records as conda would."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.fail = False
+
+    def __call__(self, cmd: list[str]) -> tuple[int, str, str]:
+        self.calls.append(cmd)
+        if self.fail:
+            return 1, (CONTRACT / "create_fail.json").read_text(), ""
+        prefix = Path(cmd[cmd.index("--prefix") + 1])
+        if "--dry-run" in cmd:
+            return 0, (CONTRACT / ("create.json" if cmd[1] == "create" else "dryrun_noop.json")).read_text(), ""
+        if cmd[1] == "create":
+            text = (CONTRACT / "create.json").read_text()
+            (prefix / "conda-meta").mkdir(parents=True, exist_ok=True)
+            (prefix / "conda-meta" / "history").write_text("")
+            for rec in json.loads(text)["actions"]["LINK"]:
+                record = {"name": rec["name"], "version": rec["version"], "build": rec["build_string"]}
+                (prefix / "conda-meta" / f"{rec['dist_name']}.json").write_text(json.dumps(record))
+            return 0, text, ""
+        if cmd[1] == "remove":
+            for record in (prefix / "conda-meta").glob("*.json"):
+                record.unlink()
+            return 0, (CONTRACT / "remove_all.json").read_text(), ""
+        raise AssertionError(f"unexpected conda call {cmd}")
+
+
+@pytest.fixture
+def conda(monkeypatch: pytest.MonkeyPatch) -> Conda:
+    """The fake answers AnsibleModule.run_command; the module's changes to the environment and umask are undone."""
+    fake = Conda()
+    monkeypatch.setattr(AnsibleModule, "run_command", lambda _self, cmd, **_kwargs: fake(cmd))
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # main() replaces the environment conda runs in
+    return fake
+
+
+@pytest.fixture(autouse=True)
+def _umask() -> Iterator[None]:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    yield
+    os.umask(mask)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "anaconda3_linux"
+    (root / "conda-meta").mkdir(parents=True)
+    (root / "conda-meta" / "history").write_text("")
+    (root / "envs").mkdir()
+    (root / "bin").mkdir()
+    (root / "bin" / "conda").write_text("#!/bin/sh\nexit 1\n")
+    (root / "bin" / "conda").chmod(0o755)
+    return root
+
+
+def _args(tree: Path, **args: object) -> dict:
+    return {"root_prefix": str(tree), "channels": [CHANNEL], "override_channels": True, **args}
+
+
+def test_create_then_a_no_op_without_conda_or_lock(tree: Path, conda: Conda, run_module: RunModule) -> None:
+    created = run_module(conda_env, _args(tree, name="e1", specs=["pkga"]))
+    assert created["changed"] is True
+    assert created["prefix"] == str(tree / "envs" / "e1")
+    assert created["actions"] == {"link": LINKED, "unlink": []}
+    assert created["packages"] == LINKED
+    assert created["conda_calls"] == 1
+    (call,) = conda.calls
+    assert call[:4] == [str(tree / "bin" / "conda"), "create", "--prefix", str(tree / "envs" / "e1")]
+    assert call[-3:] == ["--override-channels", "pkga", "--json"]
+    assert created["lock"]["path"] == str(Path(lock_dir(str(tree))) / "lock")
+    assert read_holder(str(tree)) is None  # released
+    assert (tree / "envs" / "e1" / "conda-meta" / REQUEST_FILE).is_file()
+    assert "pkga-2.0-0" in created["diff"]["after"]
+
+    conda.calls.clear()
+    again = run_module(conda_env, _args(tree, name="e1", specs=["pkga"]))
+    assert (again["changed"], again["conda_calls"]) == (False, 0)
+    assert conda.calls == []
+    assert "lock" not in again  # nothing to do: no lock taken
+
+
+def test_check_mode_asks_conda_for_a_dry_run_and_writes_nothing(
+    tree: Path, conda: Conda, run_module: RunModule
+) -> None:
+    result = run_module(conda_env, _args(tree, name="e1", specs=["pkga"], _ansible_check_mode=True))
+    assert result["changed"] is True
+    assert result["actions"]["link"] == LINKED
+    assert [call[-2] for call in conda.calls] == ["--dry-run"]
+    assert "lock" not in result
+    assert not (tree / "envs" / "e1").exists()
+    assert not Path(lock_dir(str(tree))).exists()
+
+
+def test_the_list_form_runs_only_the_envs_that_need_work(tree: Path, conda: Conda, run_module: RunModule) -> None:
+    run_module(conda_env, _args(tree, name="old", specs=["pkga"]))
+    conda.calls.clear()
+    envs = [{"name": "old", "specs": ["pkga"]}, {"name": "new", "specs": ["pkga"]}]
+    result = run_module(conda_env, _args(tree, envs=envs))
+    assert result["changed"] is True
+    assert [(env["name"], env["changed"]) for env in result["envs"]] == [("old", False), ("new", True)]
+    assert result["conda_calls"] == 1
+    assert [call[3] for call in conda.calls] == [str(tree / "envs" / "new")]
+    assert len(result["diff"]) == 1  # one diff per changed env
+    assert "diff" not in result["envs"][1]
+    assert "--override-channels" in conda.calls[0]  # the top-level options are the items' defaults
+
+
+def test_plan_says_which_envs_need_work_without_conda(tree: Path, conda: Conda, run_module: RunModule) -> None:
+    run_module(conda_env, _args(tree, name="old", specs=["pkga"]))
+    conda.calls.clear()
+    envs = [{"name": "old", "specs": ["pkga"]}, {"name": "new", "specs": ["pkga"]}, {"name": "gone", "state": "absent"}]
+    result = run_module(conda_env, _args(tree, envs=envs, plan=True))
+    assert (result["changed"], result["conda_calls"], result["todo"]) == (False, 0, ["new"])
+    assert [(env["name"], env["needs_work"], env["reason"]) for env in result["envs"]] == [
+        ("old", False, "up to date"),
+        ("new", True, "build"),
+        ("gone", False, "absent"),
+    ]
+    single = run_module(conda_env, _args(tree, name="new", specs=["pkga"], plan=True))
+    assert (single["needs_work"], single["reason"], single["todo"]) == (True, "build", ["new"])
+    assert conda.calls == []
+    assert not (tree / "envs" / "new").exists()
+
+
+def test_absent_removes_the_env(tree: Path, conda: Conda, run_module: RunModule) -> None:
+    run_module(conda_env, _args(tree, name="e1", specs=["pkga"]))
+    removed = run_module(conda_env, _args(tree, name="e1", state="absent"))
+    assert removed["changed"] is True
+    assert removed["actions"]["unlink"] == LINKED
+    assert not (tree / "envs" / "e1").exists()
+    assert run_module(conda_env, _args(tree, name="e1", state="absent"))["changed"] is False
+
+
+def test_a_conda_error_fails_naming_the_env_with_conda_s_answer(
+    tree: Path, conda: Conda, run_module: RunModule
+) -> None:
+    conda.fail = True
+    result = run_module(conda_env, _args(tree, envs=[{"name": "e1", "specs": ["nosuchpkg"]}]))
+    assert result["failed"] is True
+    assert result["msg"].startswith("envs[0] (e1): PackagesNotFoundInChannelsError: ")
+    assert result["rc"] == 1
+    assert result["cmd"][1] == "create"
+    assert result["conda_error"]["exception_name"] == "PackagesNotFoundInChannelsError"
+    assert (result["envs"], result["conda_calls"]) == ([], 1)
+    assert not (tree / "envs" / "e1").exists()  # nothing half-built left
+    assert read_holder(str(tree)) is None  # the lock released on failure too
+
+
+def test_a_tree_without_conda(tmp_path: Path, conda: Conda, run_module: RunModule) -> None:
+    missing = tmp_path / "missing"
+    checked = run_module(conda_env, _args(missing, name="e1", specs=["pkga"], _ansible_check_mode=True))
+    assert checked["changed"] is True
+    assert checked["msg"] == f"no conda tree at {missing} yet: every environment would be created"
+    assert checked["conda_calls"] == 0
+    failed = run_module(conda_env, _args(missing, name="e1", specs=["pkga"]))
+    assert failed["failed"] is True
+    assert failed["msg"] == f"no conda executable in {missing}: install the tree first or set conda_exe"
+    assert conda.calls == []
+
+
+def test_a_held_lock_fails_naming_its_holder(tree: Path, conda: Conda, run_module: RunModule) -> None:
+    other = TreeLock(str(tree), timeout=0, what="another writer")
+    other.acquire()
+    token = other.detach()  # held as a lease, as tree_lock leaves it for a play
+    try:
+        result = run_module(conda_env, _args(tree, name="e1", specs=["pkga"], lock_timeout=0))
+    finally:
+        release_token(str(tree), token)
+    assert result["failed"] is True
+    assert "another writer" in result["msg"]
+    assert result["holder"]["what"] == "another writer"
+    assert (result["conda_calls"], conda.calls) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("args", "msg"),
+    [
+        ({"lock_timeout": -1}, "lock_timeout: must be 0 or more seconds, got -1"),
+        ({"umask": "0999"}, "umask: must be an octal number like '0022', got '0999'"),
+        ({"umask": "01000"}, "umask: must be between 0000 and 0777, got '01000'"),
+        ({"name": "a/b"}, "name: "),
+        ({"root_prefix": "relative"}, "root_prefix: must be an absolute path, got 'relative'"),
+        (
+            {"name": None, "specs": None, "envs": [{"name": "a", "specs": ["x"]}, {"name": "a", "specs": ["y"]}]},
+            "envs[1].name: 'a' is already given by envs[0]",
+        ),
+    ],
+)
+def test_bad_options_fail_naming_the_option_before_conda_runs(
+    tree: Path, conda: Conda, run_module: RunModule, args: dict, msg: str
+) -> None:
+    given = {key: value for key, value in {"name": "e1", "specs": ["pkga"], **args}.items() if value is not None}
+    result = run_module(conda_env, _args(tree, **given))
+    assert result["failed"] is True
+    assert result["msg"].startswith(msg)
+    assert conda.calls == []
+    assert list((tree / "envs").iterdir()) == []
