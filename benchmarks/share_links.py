@@ -22,10 +22,11 @@ bed's stand-in installer. The channel is ``$CPKGS_BUILD/channel/cpkgs-testbed`` 
 ``tests/testbed/channel/build_channel.py`` builds it).
 
 It prints, for each layout and side by side with the ratio b/a: bytes on disk of the tree (``du``: each inode
-counted once) and of its ``envs/`` and ``pkgs/``, the bytes of the cache outside the tree, the bytes a copy of
-the tree without hard links would take (``du -l``: what ``rsync -a`` without ``-H`` writes), the number of
-files of the tree with more than one link, and the build's wall time. Nothing is asserted; every release's
-``bin/isis-version`` is run once to prove the environments work.
+counted once), split into the installer's base tree and what the releases add, and of its ``envs/`` and
+``pkgs/``; the package archives conda keeps in the cache (``conda clean --tarballs`` frees them); the bytes of
+the cache outside the tree; the bytes a copy of the tree without hard links would take (``du -l``: what
+``rsync -a`` without ``-H`` writes); the number of files with more than one link; the build's wall time.
+Nothing is asserted; every release's ``bin/isis-version`` is run once to prove the environments work.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Layout:
     tree: Path
     pkgs: Path
     seconds: float = 0.0
+    base_bytes: int = 0
 
 
 def pick_installer(given: str | None) -> tuple[str, Path]:
@@ -91,6 +93,7 @@ def build(layout: Layout, installer: Path, home: Path, releases: tuple[str, ...]
     """Install a tree, point its pkgs_dirs at LAYOUT.pkgs and create the release environments."""
     start = time.monotonic()
     run(["sh", "-c", 'umask 022 && exec sh "$0" "$@"', str(installer), "-b", "-p", str(layout.tree)], home)
+    layout.base_bytes = du_bytes(layout.tree)
     layout.pkgs.mkdir(parents=True, exist_ok=True)
     condarc = layout.tree / ".condarc"
     existing = condarc.read_text() if condarc.is_file() else ""
@@ -133,6 +136,11 @@ def du_bytes(path: Path, *, count_links: bool = False) -> int:
     return int(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()[0])
 
 
+def archives(pkgs: Path) -> int:
+    """Bytes of the package archives (``*.conda``, ``*.tar.bz2``) kept in a package cache."""
+    return sum(p.stat().st_size for p in pkgs.iterdir() if p.name.endswith((".conda", ".tar.bz2")))
+
+
 def multi_linked(path: Path) -> tuple[int, int]:
     """(regular files under PATH with more than one link, all regular files under PATH)."""
     linked = total = 0
@@ -154,9 +162,13 @@ def measure(layout: Layout) -> dict[str, float | str]:
     outside = 0 if inside else du_bytes(layout.pkgs)
     return {
         "tree on disk (du)": tree,
+        "  of which the installer's base": layout.base_bytes,
+        "  of which what the releases add": tree - layout.base_bytes,
         "  of which envs/ alone": du_bytes(layout.tree / "envs"),
         "  of which pkgs/": du_bytes(layout.tree / "pkgs") if inside else 0,
+        "  of which package archives in pkgs/": archives(layout.pkgs) if inside else 0,
         "package cache outside the tree": outside,
+        "  of which package archives": 0 if inside else archives(layout.pkgs),
         "tree + cache outside": tree + outside,
         "tree copied without links (du -l)": du_bytes(layout.tree, count_links=True),
         "files of the tree with >1 link": linked,
