@@ -48,9 +48,13 @@ TARGETS = (
     ("module_utils + plugin_utils", ("plugins/module_utils/", "plugins/plugin_utils/"), 0.90),
     ("all of plugins/", ("plugins/",), 0.80),
 )
-# mutmut's exit codes of a test run against a mutant (mutmut/stats.py): 1 and 3 kill it, 0 lets it live.
+# mutmut's exit codes of a test run against a mutant (mutmut/stats.py): 1 and 3 kill it, 0 lets it live, 5 and
+# 33 mean no test reaches its function, None that it has not been tried yet; the rest (timeouts, crashes) count
+# as not killed.
 KILLED = {1, 3}
 SURVIVED = {0}
+NO_TESTS = {5, 33}
+COLUMNS = ("killed", "survived", "no tests", "other", "not run")
 
 
 def pinned(requirement: str) -> str:
@@ -116,7 +120,7 @@ def copy_checkout(work: Path, files: list[str], ref: str | None = None) -> None:
 
 
 def tally(work: Path) -> dict[str, Counter]:
-    """Per mutated file (path inside the collection): Counter of killed / survived / other."""
+    """Per mutated file (path inside the collection): Counter of the COLUMNS and the total."""
     counts: dict[str, Counter] = {}
     root = work / "mutants" / NAMESPACE
     for meta in sorted(root.rglob("*.py.meta")):
@@ -124,7 +128,14 @@ def tally(work: Path) -> dict[str, Counter]:
         codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
         counter = Counter()
         for code in codes.values():
-            counter["killed" if code in KILLED else "survived" if code in SURVIVED else "other"] += 1
+            if code is None:
+                counter["not run"] += 1
+            elif code in KILLED:
+                counter["killed"] += 1
+            elif code in SURVIVED:
+                counter["survived"] += 1
+            else:
+                counter["no tests" if code in NO_TESTS else "other"] += 1
         counter["total"] = len(codes)
         if counter["total"]:
             counts[name] = counter
@@ -136,12 +147,17 @@ def report(counts: dict[str, Counter]) -> int:
         print("no mutants found: did mutmut run?")
         return 1
     width = max(len(name) for name in counts)
-    print(f"{'file':<{width}}  {'killed':>6}  {'survived':>8}  {'other':>5}  {'total':>5}  {'score':>6}")
+    print(f"{'file':<{width}}  " + "  ".join(f"{column:>8}" for column in (*COLUMNS, "total", "killed %")))
     for name, counter in sorted(counts.items(), key=lambda item: item[1]["killed"] / item[1]["total"]):
+        cells = [counter[column] for column in (*COLUMNS, "total")]
         print(
-            f"{name:<{width}}  {counter['killed']:>6}  {counter['survived']:>8}  {counter['other']:>5}"
-            f"  {counter['total']:>5}  {counter['killed'] / counter['total']:>6.1%}"
+            f"{name:<{width}}  "
+            + "  ".join(f"{cell:>8}" for cell in cells)
+            + f"  {counter['killed'] / counter['total']:>8.1%}"
         )
+    pending = sum(counter["not run"] for counter in counts.values())
+    if pending:
+        print(f"\n{pending} mutants not run yet: the scores below count them as not killed")
     print()
     for label, prefixes, target in TARGETS:
         chosen = [counter for name, counter in counts.items() if name.startswith(prefixes)]
