@@ -695,6 +695,8 @@ def _run_reason(run: Dict[str, Optional[str]]) -> Optional[str]:
     """Why one run of a script shows that it does more than change variables, or None."""
     if run["after.env"] is None or run["rc"] is None:
         return "as it ends the shell (exit) or stops it"
+    if not all("\0CONDA_SHLVL=1\0" in "\0" + (run[key] or "") for key in ("before.env", "after.env")):
+        return "as the probe could not read the environment (env -0) around it"
     before = (run["before.shell"] or "").split("--\n", 2)
     after = (run["after.shell"] or "").split("--\n", 2)
     checks = [

@@ -337,3 +337,16 @@ def test_without_a_runner_scripts_run_at_load(tmp_path):
     lua, _tcl, _act = _lua(tmp_path, prefix, run=None)
     assert f'source_sh("bash", "{folder}/a.sh")' in lua
     assert 'pushenv("ISISROOT"' not in lua
+
+
+def test_an_unreadable_probe_captures_nothing(tmp_path, monkeypatch):
+    """Where ``env -0`` prints nothing (an env without -0), no script counts as static."""
+    prefix, folder = _script_env(tmp_path, {"a.sh": "export ISISROOT=x\n"})
+    fake_env = tmp_path / "env-without-0"
+    fake_env.write_text('#!/bin/sh\n[ "$1" = -0 ] && exit 1\nexec /usr/bin/env "$@"\n')
+    fake_env.chmod(0o755)
+    real_which = act_mod.shutil.which
+    monkeypatch.setattr(act_mod.shutil, "which", lambda name: str(fake_env) if name == "env" else real_which(name))
+    lua, _tcl, act = _lua(tmp_path, prefix)
+    assert f'source_sh("bash", "{folder}/a.sh")' in lua
+    assert "could not read the environment" in " ".join(act.script_notes)
