@@ -41,6 +41,26 @@ def test_parse_bsd_mount() -> None:
 
 
 @pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "map auto_home on /System/Volumes/Data/home (autofs, automounted, nobrowse)",
+            [("/System/Volumes/Data/home", "autofs")],
+        ),
+        ("/dev/disk4s1 on /Volumes/My (Disk) (apfs, local, nodev)", [("/Volumes/My (Disk)", "apfs")]),
+        ("//alice@fs1/share on /Volumes/share on fs1 (smbfs, nodev)", [("/Volumes/share on fs1", "smbfs")]),
+        ("fs1:/export/cpkgs on /nfs/cpkgs (nfs)", [("/nfs/cpkgs", "nfs")]),
+        ("fs1:/export/cpkgs on /nfs/cpkgs", []),  # no options: not a mount line
+        ("fs1:/export/cpkgs at /nfs/cpkgs (nfs)", []),
+        ("", []),
+    ],
+)
+def test_parse_bsd_mount_odd_lines(line: str, expected: list) -> None:
+    """Mount points with spaces, parentheses or " on " in them, and lines that are not mounts."""
+    assert parse_bsd_mount(line + "\n") == expected
+
+
+@pytest.mark.parametrize(
     ("path", "expected"),
     [
         ("/nfs/cpkgs", ("/nfs/cpkgs", "nfs4")),
