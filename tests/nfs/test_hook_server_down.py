@@ -35,7 +35,7 @@ SERVER = REPO / "tests" / "testbed" / "nfsrig" / "server.sh"
 PROBE_TENTHS = 20  # the role's default: 2 s
 BOUND = 6.0  # seconds a login may take with the server down (the probe's 2 s and the shell's own start)
 HUNG = 20.0  # after this long a login counts as hung: the server is started again to release it
-SHELLS = ("bash", "zsh", "tcsh")
+SHELLS = ("bash", "zsh", "dash", "tcsh")  # bash and zsh read with a timeout, dash and tcsh run a timer
 
 PLAYBOOK = """\
 - name: The conda_client role with the tree on the NFS share
@@ -120,11 +120,13 @@ def _controlling_tty() -> None:
 def login(rig: Rig, shell: str, interactive: bool) -> Login:
     """``shell`` sources the hook as ``nobody`` and prints CONDA_EXE (or ``none``).
 
-    Interactive: bash and zsh with ``-i`` on a terminal of their own (job control on, as at a login); tcsh with
+    Interactive: bash, zsh and dash with ``-i`` on a terminal of their own (job control on, as at a login); tcsh with
     ``prompt`` set, what csh start-up files take for an interactive shell. The exit status, what it printed,
     and how long it took; a login still running after HUNG seconds is released by starting the server.
     """
     hook = rig.hook(shell)
+    if not shutil.which(shell):
+        pytest.fail(f"{shell} is not installed (stage nfs installs it)")
     show = "printenv CONDA_EXE || echo none"
     if shell == "tcsh":
         argv = ["tcsh", "-f", "-c", ('set prompt="> "; ' if interactive else "") + f"source {hook}; {show}"]
@@ -132,6 +134,8 @@ def login(rig: Rig, shell: str, interactive: bool) -> Login:
         argv = [shell, "-i" if interactive else "-f", "-c", f". {hook}; {show}"]
         if shell == "bash":
             argv[1:1] = ["--norc", "--noprofile"]
+        if shell == "dash" and not interactive:
+            argv = ["dash", "-c", argv[-1]]
     env = {"HOME": str(rig.home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TERM": "dumb"}
     master, slave = os.openpty()
     started = time.monotonic()
@@ -200,8 +204,6 @@ def test_logins_with_the_server_down_return_without_conda(rig: Rig, server_down:
     failures = []
     for shell in SHELLS:
         for interactive in (True, False):
-            if not shutil.which(shell):
-                pytest.fail(f"{shell} is not installed (stage nfs installs it)")
             done = login(rig, shell, interactive)
             expected_err = (
                 [f"cpkgs.conda: no answer from {rig.prefix} within {PROBE_TENTHS / 10:.1f} s; conda not set up"]
