@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 from typing import Any, Callable, Iterable
@@ -251,10 +250,6 @@ class FactsCollector:
             "envs": self.envs(envs_dirs) if self.gather_envs else [],
             "share": self.share(),
         }
-
-    def to_json(self) -> str:
-        """The facts as JSON (for debugging and the benchmark)."""
-        return json.dumps(self.collect(), indent=2, sort_keys=True)
 
 
 def _same_path(path: str, other: str | None) -> bool:
