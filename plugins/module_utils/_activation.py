@@ -755,7 +755,7 @@ def capture_scripts(act: EnvActivation, run_command: Optional[RunCommand], base_
         texts.append(data.decode("utf-8", "replace"))
     bash = shutil.which("bash")
     if run_command is None or bash is None:
-        why = "as no bash was found where the files were generated" if run_command else "as it was not run"
+        why = "as no bash was found where the files were generated" if run_command else "as the capture was not run"
         act.script_effects = [ScriptEffect(path, digests[i], [], why) for i, path in enumerate(scripts)]
         return
     path = ":".join([*act.path_dirs, *([act.condabin] if act.condabin else []), base_path])
@@ -840,12 +840,17 @@ class Output:
         before = self.current()
         text = None if before is None else before.decode("utf-8", "replace")
         if self.content is None:
-            if before is not None and self.owner is not None and _modulefile_owner(before) != (self.fmt, self.owner):
+            if before is not None and self.owner is not None and not self._still_owned(before):
                 return False, text  # no longer this environment's (another one took the name in this run)
             return before is not None, text
         if before != self.content.encode("utf-8"):
             return True, text
         return stat.S_IMODE(os.stat(self.path).st_mode) & 0o444 != 0o444, text
+
+    def _still_owned(self, data: bytes) -> bool:
+        if self.fmt == "kernel":
+            return _is_ours(self.path, str(self.owner))
+        return _modulefile_owner(data) == (self.fmt, self.owner)
 
     def apply(self) -> None:
         if self.content is None:
@@ -972,20 +977,36 @@ def plan_outputs(
             outputs.append(Output(fmt, os.path.join(entry, "activate.csh"), texts[0], stop=prefix))
             outputs.append(Output(fmt, os.path.join(entry, "deactivate.csh"), texts[1], stop=prefix))
         elif fmt == "kernel":
-            path = os.path.join(kernels_dir, kernel_name, "kernel.json")
+            outputs += _kernel_outputs(
+                act, prefix, kernel_name, kernels_dir=kernels_dir, display_name=display_name, run_command=run_command
+            )
             if act is not None and act.python is None:
                 notes.append(f"{prefix}: no bin/python, so no Jupyter kernel")
-                if _is_ours(path, prefix):
-                    outputs.append(Output(fmt, path, None, stop=kernels_dir))
-                continue
-            content = None
-            if act is not None:
-                extra = script_changes(act, run_command, "/usr/local/bin:/usr/bin:/bin")
-                content = render_kernel(act, display_name, extra)
-            elif not _is_ours(path, prefix):
-                continue
-            outputs.append(Output(fmt, path, content, stop=kernels_dir))
     return outputs, notes
+
+
+def _kernel_outputs(
+    act: Optional[EnvActivation],
+    prefix: str,
+    kernel_name: str,
+    *,
+    kernels_dir: str,
+    display_name: str,
+    run_command: Optional[RunCommand],
+) -> List[Output]:
+    """The kernelspec, and removals of this environment's kernelspecs under other names (by their metadata)."""
+    kernels_dir = os.path.normpath(kernels_dir)
+    path = os.path.join(kernels_dir, kernel_name, "kernel.json")
+    outputs = []
+    if act is not None and act.python is not None:
+        extra = script_changes(act, run_command, "/usr/local/bin:/usr/bin:/bin")
+        outputs.append(Output("kernel", path, render_kernel(act, display_name, extra), stop=kernels_dir))
+    for name in _listdir(kernels_dir):
+        found = os.path.join(kernels_dir, name, "kernel.json")
+        mine = (found != path or not outputs) and not os.path.islink(os.path.join(kernels_dir, name))
+        if mine and _is_ours(found, prefix):
+            outputs.append(Output("kernel", found, None, stop=kernels_dir, owner=prefix))
+    return outputs
 
 
 def _module_outputs(

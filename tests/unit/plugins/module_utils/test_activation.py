@@ -350,3 +350,20 @@ def test_an_unreadable_probe_captures_nothing(tmp_path, monkeypatch):
     lua, _tcl, act = _lua(tmp_path, prefix)
     assert f'source_sh("bash", "{folder}/a.sh")' in lua
     assert "could not read the environment" in " ".join(act.script_notes)
+
+
+def test_a_renamed_kernel_removes_its_old_kernelspec_only(tmp_path):
+    prefix = _env(tmp_path, scripts=False, python=True)
+    kernels = tmp_path / "kernels"
+    kwargs = {"module_name": "isis/4.3.0", "modules_dir": None, "kernels_dir": str(kernels), "display_name": "d"}
+    _apply(plan_outputs(read_activation(prefix, str(tmp_path)), prefix, ["kernel"], kernel_name="old", **kwargs)[0])
+    (kernels / "site").mkdir()
+    (kernels / "site" / "kernel.json").write_text(json.dumps({"argv": [prefix + "/bin/python"], "metadata": {}}))
+    act = read_activation(prefix, str(tmp_path))
+    renamed, _notes = plan_outputs(act, prefix, ["kernel"], kernel_name="new", **kwargs)
+    assert sorted(o.path for o in renamed if o.content is None) == [str(kernels / "old" / "kernel.json")]
+    _apply(renamed)
+    assert sorted(p.name for p in kernels.iterdir()) == ["new", "site"]
+    gone, _notes = plan_outputs(None, prefix, ["kernel"], kernel_name="other", **kwargs)
+    _apply(gone)
+    assert sorted(p.name for p in kernels.iterdir()) == ["site"]
