@@ -38,7 +38,8 @@ description:
   - Each modulefile's first line (the second in a Tcl file, after C(#%Module1.0)) says it is this module's and
     names the environment. When an environment's O(module_name) changes, or the environment is V(absent), the
     module removes the modulefiles with that line for that environment under other names in O(modules_dir);
-    files without it (or naming another environment), and symbolic links, are never touched.
+    files without it (or naming another environment), and symbolic links, are never touched. Kernelspecs
+    likewise, by the C(metadata.cpkgs.prefix) of their C(kernel.json), when O(kernel_name) changes.
   - The kernelspec cannot run scripts; the variables the C(activate.d/*.sh) scripts set are found by running
     them once in C(sh) when the kernelspec is generated and written into its C(env).
   - A run compares what it would write with what is there and writes nothing when they are equal; with many
