@@ -10,8 +10,13 @@ short_description: Write a manifest of a conda tree, or check a copy of the tree
 version_added: 0.1.0
 description:
   - With O(state=present), scans a directory tree (the golden copy of a cluster node's common tree) and writes a
-    manifest of every entry (type, size, mode and sha256 of files, targets of symlinks). The file is rewritten
-    only when the tree changed.
+    manifest of every entry (type, size, mode, modification time and sha256 of files, targets of symlinks,
+    hard links). The file is rewritten only when the tree changed.
+  - Hard links are recorded by link group. The paths of the tree that share one inode form a group whose first
+    path in sorted order is its leader; the entry of every other member names it (C(link)). A copy that lost the
+    links (C(rsync) without C(-H)) or links files the tree does not is drift (RV(drift.changed)), as is a file
+    whose size, mode or modification time differs. A manifest written by version 1 of this format (no links, no
+    times) is still read; then links and times are not compared.
   - With O(state=verified), scans a copy of the tree (a node's local disk) and compares it with the manifest. It
     changes nothing; RV(drift) lists the missing, extra and changed paths and RV(in_sync) says whether there are none.
   - Standard library only. Hashing reads every file once.
@@ -52,7 +57,11 @@ options:
     type: list
     elements: str
   checksums:
-    description: Hash file contents (sha256). Without it only type, size, mode and link targets are compared.
+    description:
+      - Hash file contents (sha256); a hard-link group is hashed once.
+      - Without it only type, size, mode, modification time, symlink targets and hard links are compared, which
+        reads no file's contents; a file changed in place with its size and time kept goes unseen (an audit with
+        checksums finds it).
     type: bool
     default: true
 seealso:
@@ -90,6 +99,17 @@ bytes:
   returned: success
   type: int
   sample: 734003200
+unique_bytes:
+  description: The total size of the tree's files counting each hard-link group once (what a copy that keeps the
+    links holds).
+  returned: success
+  type: int
+  sample: 402653184
+link_groups:
+  description: How many groups of paths share an inode (hard links) in the tree.
+  returned: success
+  type: int
+  sample: 1520
 in_sync:
   description: Whether the tree matches the manifest (O(state=verified)).
   returned: state is verified
@@ -112,11 +132,23 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._files import (
     resolve_owned_link,
     write_file,
 )
-from ansible_collections.cpkgs.conda.plugins.module_utils._manifest import compare, dump, load, scan
+from ansible_collections.cpkgs.conda.plugins.module_utils._manifest import (
+    compare,
+    dump,
+    link_groups,
+    load,
+    scan,
+    unique_bytes,
+)
 
 
 def _totals(entries: dict) -> dict:
-    return {"files": len(entries), "bytes": sum(e.get("size", 0) for e in entries.values())}
+    return {
+        "files": len(entries),
+        "bytes": sum(e.get("size", 0) for e in entries.values()),
+        "unique_bytes": unique_bytes(entries),
+        "link_groups": len(link_groups(entries)),
+    }
 
 
 def _read_manifest(path: str) -> str | None:
@@ -159,7 +191,7 @@ def main() -> None:
             module.fail_json(msg=f"manifest: {exc}")
         exclude = params["exclude"] if params["exclude"] is not None else manifest["exclude"]
         actual = scan(params["path"], exclude, checksums=params["checksums"])
-        drift = compare(manifest["entries"], actual)
+        drift = compare(manifest["entries"], actual, links=manifest["version"] >= 2)
         in_sync = not any(drift.values())
         module.exit_json(changed=False, in_sync=in_sync, drift=drift, **_totals(actual))
     exclude = params["exclude"] or []
