@@ -53,8 +53,8 @@ CONTRACT_TIMESTAMPS = {
 
 
 #: Sizes of the generated payload (bytes). Built for linux-64 and noarch only. With these, one env holds about
-#: 14.6 MB, the 14 releases about 205 MB when every env is a full copy and about 40 MB when conda hard-links
-#: them from one package cache.
+#: 14.6 MB; on disk the 14 release envs took 226 MB as full copies and 57 MB hard-linked from one package cache
+#: (benchmarks/share_links.py). The channel is about 45 MB and builds in a few seconds.
 PAYLOAD = {
     "isis-data": {
         "large": (
