@@ -73,7 +73,8 @@ stage_lint() {
     check ansible-lint --offline -q
     check antsibull-changelog lint
     check python scripts/gen_role_docs.py --check
-    check pytest -p no:cacheprovider -q tests/roles  # every tag runs what it names
+    # every tag runs what it names; item checks; a killed installer (the real-conda cases: stage real-testbed)
+    check pytest -p no:cacheprovider -q tests/roles -k "not realconda"
 }
 
 # ansible-test wants the collection under ansible_collections/NAMESPACE/NAME; copy the tracked files
@@ -255,6 +256,7 @@ stage_real-testbed() {
     cd "$CPKGS_REPO" || return 1
     check env CPKGS_TEST_CONDA_EXE="$CPKGS_REAL_CONDA_EXE" CPKGS_TEST_INSTALLER="$CPKGS_REAL_INSTALLER" \
         pytest -p no:cacheprovider -q tests/testbed/tests/test_contract.py tests/testbed/tests/test_realconda.py
+    check pytest -p no:cacheprovider -q -k realconda tests/roles/test_conda_tree_killed.py  # kill -9 of its installer
 }
 
 stage_real-integration() {
