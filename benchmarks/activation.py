@@ -85,7 +85,7 @@ def _generate(tree: conftest.Tree, *, capture: bool) -> None:
         kernel_name="isis4.3.0",
         kernels_dir=str(tree.home / "kernels"),
         display_name="ISIS 4.3.0",
-        run_command=conftest._activation.run_argv if capture else None,
+        run_command=conftest.run_argv if capture else None,
     )
     for output in outputs:
         output.apply()

@@ -43,7 +43,6 @@ import os
 import re
 import shutil
 import stat
-import subprocess
 import tempfile
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -61,7 +60,6 @@ __all__ = [
     "kernel_name_for",
     "plan_outputs",
     "read_activation",
-    "run_argv",
     "split_module_name",
 ]
 
@@ -616,12 +614,6 @@ class ScriptEffect:
         self.digest = digest
         self.ops = ops
         self.reason = reason
-
-
-def run_argv(argv: List[str]) -> Tuple[int, str, str]:
-    """A ``run_command`` for callers without an AnsibleModule (tests, benchmarks)."""
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return done.returncode, done.stdout, done.stderr
 
 
 def _read_text(path: str) -> Optional[str]:

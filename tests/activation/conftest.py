@@ -100,6 +100,12 @@ def _run(argv: list[str], home: Path, timeout: int = 300) -> subprocess.Complete
     return done
 
 
+def run_argv(argv: list[str]) -> tuple[int, str, str]:
+    """What AnsibleModule.run_command returns for an argv list (the module passes its own)."""
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
 def generate(tree: Tree, formats: list[str], *, capture: bool = True) -> None:
     """The module's files for every release (what cpkgs.conda.conda_activation writes).
 
@@ -118,7 +124,7 @@ def generate(tree: Tree, formats: list[str], *, capture: bool = True) -> None:
             kernel_name=name,
             kernels_dir=str(tree.home / "kernels"),
             display_name=_activation.display_name_for(module_name),
-            run_command=_activation.run_argv if capture else None,
+            run_command=run_argv if capture else None,
         )
         assert not capture or notes == [], notes  # the releases' scripts are static: captured, none run at load
         for output in outputs:

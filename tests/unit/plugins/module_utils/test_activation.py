@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,12 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._activation import (
     split_module_name,
     validate_module_name,
 )
+
+
+def run_argv(argv):
+    """What AnsibleModule.run_command returns for an argv list."""
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout, done.stderr
 
 
 def _env(root, name="isis4.3.0", *, state=None, pkg_vars=None, scripts=True, python=False):
@@ -144,9 +151,7 @@ def test_plan_apply_and_noop(tmp_path):
         "display_name": "ISIS 4.3.0",
         # the modulefiles' capture really runs (its scripts are ':'), the kernel's run answers as a script would
         "run_command": lambda argv: (
-            act_mod.run_argv(argv)
-            if "cpkgs-probe" in argv
-            else (0, "ISISROOT=" + prefix + "\0PATH=" + argv[3][5:] + "\0", "")
+            run_argv(argv) if "cpkgs-probe" in argv else (0, "ISISROOT=" + prefix + "\0PATH=" + argv[3][5:] + "\0", "")
         ),
     }
     outputs, notes = plan_outputs(act, prefix, list(act_mod.FORMATS), **kwargs)
@@ -262,7 +267,7 @@ def _script_env(root, scripts, name="isis4.3.0"):
 
 
 def _lua(root, prefix, run="default"):
-    run = act_mod.run_argv if run == "default" else run
+    run = run_argv if run == "default" else run
     act = read_activation(prefix, str(root))
     outputs, _notes = plan_outputs(
         act,
