@@ -89,6 +89,17 @@ def rig() -> Iterator[Rig]:
     argv = ["sh", "-c", 'umask 022 && exec sh "$0" "$@"', str(installer), "-b", "-p", str(prefix)]
     install = run_as(own, argv, env=env)
     assert install.returncode == 0, install.stdout + install.stderr
+    # What root (nobody here) cannot read must not matter to the role: an env only the owner may read (one being
+    # built) and a system .condarc only the owner may read.
+    closed = run_as(
+        own,
+        [
+            "sh",
+            "-c",
+            f"mkdir -m 0700 {prefix}/envs/isis4.4.0 && touch {prefix}/.condarc && chmod 0600 {prefix}/.condarc",
+        ],
+    )
+    assert closed.returncode == 0, closed.stderr
     (work / "hook.yml").write_text(PLAYBOOK)
     play_env = dict(os.environ, ANSIBLE_NOCOLOR="1")
     play_env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(BUILD / "collections"))
@@ -184,7 +195,8 @@ def server_down(rig: Rig) -> Iterator[None]:
 
 
 def test_role_renders_the_hooks_as_root_under_root_squash(rig: Rig) -> None:
-    """The role runs as root (nobody on the share) and renders both hooks naming the owner's tree."""
+    """The role runs as root (nobody on the share, who cannot read the tree's .condarc nor list a closed env) and
+    renders both hooks naming the owner's tree: what it takes from the share (the trees, by OS) needs no read."""
     assert rig.play.returncode == 0, rig.play.stdout[-3000:]
     for shell in ("bash", "tcsh"):
         assert str(rig.prefix) in rig.hook(shell).read_text()
