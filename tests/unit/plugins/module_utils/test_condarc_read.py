@@ -60,19 +60,33 @@ def test_final_markers(text: str, final: set) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "reason"),
     [
-        ("channels:\n  - a\n   b: c\n", 3, "unexpected indentation"),
+        ("channels:\n  - a\n   b: c\n", 3, "unexpected indentation before 'b'"),
         ("- a\n", 1, "list item outside a list"),
-        ("channels: [a, [b]]\n", 1, "nested flow"),
-        ("channels: [a, b\n", 1, "must end on the same line"),
-        ("key: &anchor x\n", 1, "unsupported YAML construct"),
-        ("a:\n  b:\n    c: 1\n", 2, "deeper than one level"),
-        ("just text\n", 1, "expected 'key: value'"),
-        ("a: 'open\n", 1, "unterminated"),
-        ("a:\n\t- x\n", 2, "tabs"),
+        ("channels: [a, [b]]\n", 1, "nested flow collections are not supported"),
+        ("channels: [a, b\n", 1, "flow sequence must end on the same line"),
+        ("key: &anchor x\n", 1, "unsupported YAML construct '&anchor x'"),
+        ("a:\n  b:\n    c: 1\n", 2, "nested mappings deeper than one level are not supported"),
+        ("just text\n", 1, "expected 'key: value', got 'just text'"),
+        ("a: 'open\n", 1, "unterminated quoted string 'open"),
+        ("a:\n\t- x\n", 2, "tabs are not allowed for indentation"),
+        ("a: ['x, y]\n", 1, "unterminated quoted string"),
+        ("a:\n  b: 'x\n", 2, "unterminated quoted string 'x"),
+        ("a:\n  b: [x, 'y]\n", 2, "unterminated quoted string"),
     ],
 )
 def test_errors_name_the_line(text: str, line: int, reason: str) -> None:
     with pytest.raises(CondarcSyntaxError) as info:
         parse_condarc(text)
-    assert info.value.line == line
-    assert reason in str(info.value)
+    assert (info.value.line, info.value.reason) == (line, reason)
+    assert str(info.value) == f"line {line}: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("channels: ['a,b', \"c]d\", 'x''y']\n", {"channels": ["a,b", "c]d", "x'y"]}),
+        ("a: {k: 'v,w', m: \"n\"}\n", {"a": {"k": "v,w", "m": "n"}}),
+    ],
+)
+def test_quotes_in_flow_collections_hide_commas_and_brackets(text: str, expected: dict) -> None:
+    assert parse_condarc(text) == (expected, set())
