@@ -327,3 +327,55 @@ def test_resolve_envs(tmp_path: Path) -> None:
         resolve_envs(["a", str(root / "envs" / "not-an-env")], str(root), envs_dirs)
     with pytest.raises(InputError, match=r"^envs\[0\]: 'a/b' is neither"):
         resolve_envs(["a/b"], str(root), envs_dirs)
+
+
+def test_find_envs_goes_on_past_what_it_skips(tmp_path: Path) -> None:
+    """A missing envs dir, a directory that is not an env and one env seen twice (a link, the tree itself
+    through a second envs dir) do not hide the envs after them."""
+    root = tmp_path / "tree"
+    (root / "conda-meta").mkdir(parents=True)
+    (root / "envs" / "a-plain-dir").mkdir(parents=True)
+    (root / "envs" / "b" / "conda-meta").mkdir(parents=True)
+    (root / "envs" / "c-link").symlink_to(root / "envs" / "b")
+    (root / "envs" / "d" / "conda-meta").mkdir(parents=True)
+    other = tmp_path / "other"
+    (other / "e" / "conda-meta").mkdir(parents=True)
+    (other / "the-tree").symlink_to(root)
+    envs_dirs = [str(tmp_path / "nowhere"), str(root / "envs"), str(other)]
+    assert resolve_envs([], str(root), envs_dirs) == [
+        ("base", str(root)),
+        ("b", str(root / "envs" / "b")),
+        ("d", str(root / "envs" / "d")),
+        ("e", str(other / "e")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("wanted", "message"),
+    [
+        (["a", ""], "envs[1]: must be an environment name or an absolute prefix, got ''"),
+        ([5], "envs[0]: must be an environment name or an absolute prefix, got 5"),
+        (["."], "envs[0]: '.' is neither an environment name nor an absolute prefix"),
+        ([".."], "envs[0]: '..' is neither an environment name nor an absolute prefix"),
+    ],
+)
+def test_resolve_envs_refuses_what_is_not_a_name_or_prefix(tmp_path: Path, wanted: list, message: str) -> None:
+    root = tmp_path / "tree"
+    (root / "envs" / "a" / "conda-meta").mkdir(parents=True)
+    with pytest.raises(InputError) as info:
+        resolve_envs(wanted, str(root), [str(root / "envs")])
+    assert str(info.value) == message
+
+
+def test_resolve_envs_root_is_base_and_each_env_once(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    (root / "conda-meta").mkdir(parents=True)
+    (root / "envs" / "a" / "conda-meta").mkdir(parents=True)
+    (root / "envs" / "notenv").mkdir()
+    envs_dirs = [str(root / "envs")]
+    assert resolve_envs(["root", "base", "a", str(root / "envs" / "a")], str(root), envs_dirs) == [
+        ("base", str(root)),
+        ("a", str(root / "envs" / "a")),
+    ]
+    with pytest.raises(InputError, match=r"^envs\[0\]: no environment named 'notenv' in envs_dirs"):
+        resolve_envs(["notenv"], str(root), envs_dirs)
