@@ -630,6 +630,7 @@ def test_recorded_env_left_closed_is_opened(tree: Path, conda: FakeConda) -> Non
     conda.calls.clear()
     result = manager(tree, conda).run(env(specs=["pkga"]))
     assert result["changed"] is True
+    assert result["opened"] is True
     assert conda.calls == []
     assert prefix.stat().st_mode & 0o777 == 0o755
 
@@ -975,3 +976,29 @@ def test_changing_only_the_file_s_content_is_work(tree: Path) -> None:
     assert (planned["needs_work"], planned["reason"]) == (True, "update (request changed)")
     manager(tree, conda).run(env(file=str(yml)))
     assert _recorded(tree)["file_sha256"] not in (first, None)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"prefix": "/nfs/" + "x" * 300 + "/" + "x" * 300},
+            "prefix: '/nfs/xxxxxxxx…' has a part of 300 bytes (255 at most in a directory name)",
+        ),
+        ({"name": "n" * 300}, "name: 'nnnnnnnn…' (300 bytes) is too long for a directory name (255 at most)"),
+    ],
+)
+def test_a_too_long_value_is_shown_cut_at_its_first_long_part(params: dict, message: str) -> None:
+    with pytest.raises(InputError) as info:
+        EnvSpec(dict(params, specs=["pkga"]))
+    assert str(info.value) == message
+
+
+def test_render_condarc_quotes_nested_keys_that_are_not_plain() -> None:
+    text = render_condarc({"proxy_servers": {"http": "http://p:8080", "a b": "x", "https://x": "y"}})
+    assert text.splitlines()[1:] == [
+        "proxy_servers:",
+        '  http: "http://p:8080"',
+        '  "a b": "x"',
+        '  "https://x": "y"',
+    ]
