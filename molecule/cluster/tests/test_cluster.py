@@ -11,6 +11,7 @@ runs commands through ``podman exec -u``. Run by ``molecule verify`` (testinfra 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import shlex
@@ -26,6 +27,7 @@ from testbed_hosts import group, podman_host
 # Keep in sync with group_vars/all.yml.
 PREFIX = "/usr/local/cpkgs/anaconda3_linux"
 MANIFEST = "/nfs/cpkgs/golden/anaconda3_linux.manifest.json"
+VERSIONS = f"{PREFIX}.versions"
 EVIDENCE = "/root/cpkgs-rollout-evidence.json"
 ADDED_ENV = "isis3.9.1"
 RELEASES = ["isis4.2.0", "isis4.3.0", ADDED_ENV]
@@ -76,6 +78,13 @@ for dirpath, dirnames, filenames in os.walk(root):
             problems.append(["extra", rel])
 print(json.dumps({"checked": len(entries), "problems": problems}))
 """
+
+
+@functools.cache
+def manifest_id() -> str:
+    """The version the golden copy is on the nodes: the first 16 hex digits of its manifest's sha256."""
+    text = podman_host(group("cpkgs_nodes")[0]).file(MANIFEST).content
+    return hashlib.sha256(text).hexdigest()[:16]
 
 
 @functools.cache
@@ -225,7 +234,10 @@ def test_stacked_activation_orders_path(node: testinfra.host.Host, user_env: str
     script = f'conda activate isis4.3.0 && conda activate {stack} {USER_ENV} && echo "$PATH" && isis-version'
     lines = alice.check_output(f"bash -lc {shlex.quote(script)}").splitlines()
     path = lines[-2].split(":")
-    mine, common = f"{user_env}/bin", f"{PREFIX}/envs/isis4.3.0/bin"
+    # conda's root prefix: PREFIX as the node's conda reports it (a stand-in may report the version it resolves to)
+    base = json.loads(alice.check_output(f"{PREFIX}/bin/conda info --json"))["root_prefix"]
+    assert node.check_output(f"readlink -f {base}") == node.check_output(f"readlink -f {PREFIX}")
+    mine, common = f"{user_env}/bin", f"{base}/envs/isis4.3.0/bin"
     assert mine in path and common in path, path
     assert path.index(mine) < path.index(common), path
     assert lines[-1] == f"isis 4.2.0 prefix={user_env}"
@@ -306,3 +318,52 @@ def test_exactly_one_node_was_corrupted() -> None:
     """side_effect.yml corrupted one node's file, the second's."""
     corrupted = [name for name in group("cpkgs_nodes") if evidence(name)["corrupted"] is not None]
     assert corrupted == [group("cpkgs_nodes")[1]]
+
+
+def test_prefix_is_a_switched_version(node: testinfra.host.Host) -> None:
+    """The prefix is a symlink to the golden copy's version in the versions directory beside it; two versions are
+    kept (the one in use and the previous one, for a rollback), the one rolled back from last is marked."""
+    assert node.file(PREFIX).is_symlink
+    assert node.check_output(f"readlink {PREFIX}") == f"anaconda3_linux.versions/{manifest_id()}"
+    names = node.check_output(f"ls -A {VERSIONS}").split()
+    versions = [name for name in names if node.file(f"{VERSIONS}/{name}").is_directory
+                and not node.file(f"{VERSIONS}/{name}").is_symlink]
+    assert len(versions) == 2 and manifest_id() in versions, names
+    (previous,) = (name for name in versions if name != manifest_id())
+    assert node.check_output(f"readlink {VERSIONS}/previous") == previous
+    assert sorted(names) == sorted([*versions, "previous", f"{previous}.rolled-back"])
+
+
+def test_update_switched_each_node(node: testinfra.host.Host) -> None:
+    """The update's run switched the prefix to the new version (after the copy, the check and the repair)."""
+    record = evidence(node.backend.name)
+    assert record["switched"] is True
+    assert record["updated_link"] == f"anaconda3_linux.versions/{manifest_id()}"
+
+
+def test_job_loop_saw_the_old_tree_or_the_new_never_a_mix() -> None:
+    """The job loop on the first node ran all through the update: every run saw either the old tree (no added
+    env, the old release's program) or the new one (the added env and its program), first old then new, and no
+    run failed. Each run resolves the prefix once; a copy in place would have shown the new env before its
+    files were all there."""
+    lines = evidence(group("cpkgs_nodes")[0])["job_loop"]
+    old = f"isis4.2.0 isis4.3.0 |0|isis 4.3.0 prefix={PREFIX}/envs/isis4.3.0"
+    new = f"{ADDED_ENV} isis4.2.0 isis4.3.0 |0|isis 3.9.1 prefix={PREFIX}/envs/{ADDED_ENV}"
+    assert [line for line in lines if line not in (old, new)] == []
+    first_new = lines.index(new)
+    assert lines[:first_new] == [old] * first_new and first_new > 0
+    assert set(lines[first_new:]) == {new}
+
+
+def test_rollback_is_one_step_and_holds(node: testinfra.host.Host) -> None:
+    """After the update, a rollback switched the node back to the previous version (without the added env); a
+    routine run left it there (the golden copy is the version rolled back from), copying and switching nothing;
+    a second rollback switched it forward again."""
+    record = evidence(node.backend.name)
+    rollback = record["rollback"]
+    assert rollback["rolled_back_link"] != record["updated_link"]
+    assert rollback["rolled_back_link"].startswith("anaconda3_linux.versions/")
+    assert rollback["rolled_back_envs"] == ["isis4.2.0", "isis4.3.0"]
+    assert rollback["held_run"] == {"synced": False, "switched": False}
+    assert rollback["held_link"] == rollback["rolled_back_link"]
+    assert rollback["final_link"] == record["updated_link"]
