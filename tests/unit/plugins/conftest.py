@@ -92,7 +92,14 @@ def run_module(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -
     except ImportError:
         pass
 
+    from ansible.module_utils.common import warnings
+
     def run(module: ModuleType, args: dict) -> dict:
+        # Warnings and deprecations are kept per process (each module runs in one of its own on a host): start
+        # each run with none, so one test's warnings do not show in another's result.
+        for name in ("_global_warnings", "_global_deprecations"):
+            if hasattr(warnings, name):
+                monkeypatch.setattr(warnings, name, type(getattr(warnings, name))())
         with patch_module_args(args), pytest.raises(SystemExit):
             module.main()
         result = json.loads(capsys.readouterr().out)
