@@ -198,7 +198,7 @@ def table(a: dict, b: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--releases", type=int, default=len(RELEASES), help="build the first N releases (14)")
     parser.add_argument("--tree-dir", default=tempfile.gettempdir(), help="where the trees go (the 'share')")
     parser.add_argument("--other-dir", default="/dev/shm", help="another filesystem for layout (b)'s cache")  # noqa: S108

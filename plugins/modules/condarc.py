@@ -45,7 +45,7 @@ options:
         V(env) the C(.condarc) inside one environment.
       - Exactly one of O(scope) and O(path) is required.
       - An environment's C(.condarc) written by M(cpkgs.conda.conda_env) (its O(cpkgs.conda.conda_env#module:condarc)
-        option; the file's first line says so) is refused, whatever the scope or path: one file, one owner.
+        option; the first line of the file says so) is refused, whatever the scope or path (one file, one owner).
     type: str
     choices: [system, user, env]
   path:

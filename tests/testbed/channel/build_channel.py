@@ -172,7 +172,7 @@ def build_package(recipe: Recipe, subdir_dir: Path) -> Path:
     stem = recipe.filename[: -len(".conda")]
     mtime = recipe.timestamp // 1000
     members = package_members(recipe)
-    level = ZSTD_LEVEL_LARGE if sum(len(content) for content, _ in members.values()) > LARGE_PAYLOAD else ZSTD_LEVEL
+    level = ZSTD_LEVEL_LARGE if sum(len(member[0]) for member in members.values()) > LARGE_PAYLOAD else ZSTD_LEVEL
     with conda_builder(stem, subdir_dir, compression_level=level, compression_threads=1) as tar:
         for name, (content, mode) in sorted(members.items()):
             info = tarfile.TarInfo(name)
