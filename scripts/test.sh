@@ -73,6 +73,7 @@ stage_lint() {
     check ansible-lint --offline -q
     check antsibull-changelog lint
     check python scripts/gen_role_docs.py --check
+    check python scripts/check_module_docs.py  # module docs parse as YAML (sanity would fail later)
     # every tag runs what it names; item checks; a killed installer (the real-conda cases: stage real-testbed)
     check pytest -p no:cacheprovider -q tests/roles -k "not realconda"
 }
