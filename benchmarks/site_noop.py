@@ -6,8 +6,10 @@ On this machine, as ``scripts/demo.sh`` does (its inventory ``inventories/demo``
 client; the share is a scratch directory), it runs ``cpkgs.conda.site`` once to converge, then N times as a no-op
 (each must report ``changed=0``), and as many times, interleaved, the floor: a playbook of the same plays on the
 same hosts, each with its fact gathering (``gather_subset: [min]``) and one ``ansible.builtin.ping``. It prints
-the wall-time medians side by side with their ratio (issue #13's target: at most 1.3), and the slowest tasks of
-the no-op (``ansible.posix.profile_tasks``; medians over the runs).
+the wall-time medians side by side with their ratio (issue #13's target: at most 1.3), the same for the CPU time
+of all processes (which other load on the machine disturbs less), and the no-op's time per role and its slowest
+tasks (``ansible.posix.profile_tasks``; medians over the runs). The collection is copied first (``--source``,
+default this checkout), so edits made meanwhile in a shared working tree do not reach the runs.
 
 The tree is installed from real conda's installer when ``$CPKGS_BUILD/realconda/realconda-26.7.1-Linux-x86_64.sh``
 (or ``CPKGS_TEST_INSTALLER``) exists, else from the test bed's stand-in installer (``--standin`` forces it).
@@ -165,7 +167,14 @@ def report(measures: Measures, top: int) -> None:
     print()
     medians = sorted(((statistics.median(v), name) for (_, name), v in measures.tasks.items()), reverse=True)
     total = sum(seconds for seconds, _ in medians)
-    print(f"slowest tasks of the no-op (profile_tasks, median s; {len(medians)} tasks, {total:.2f} s in all):")
+    roles: dict[str, list[float]] = {}
+    for seconds, name in medians:
+        role = name.split(" : ", 1)[0] if " : " in name else "(plays: facts, includes)"
+        roles.setdefault(role, []).append(seconds)
+    print(f"the no-op per role (profile_tasks, sums of the median s; {len(medians)} tasks, {total:.2f} s in all):")
+    for role, times in sorted(roles.items(), key=lambda item: -sum(item[1])):
+        print(f"  {sum(times):6.2f}  {role} ({len(times)} tasks)")
+    print("slowest tasks of the no-op (median s):")
     for seconds, name in medians[:top]:
         print(f"  {seconds:6.2f}  {name}")
 
