@@ -147,6 +147,7 @@ def test_plan_says_which_envs_need_work_without_conda(tree: Path, conda: Conda, 
     ]
     single = run_module(conda_env, _args(tree, name="new", specs=["pkga"], plan=True))
     assert (single["needs_work"], single["reason"], single["todo"]) == (True, "build", ["new"])
+    assert (single["changed"], single["conda_calls"]) == (False, 0)
     assert conda.calls == []
     assert not (tree / "envs" / "new").exists()
 

@@ -129,3 +129,9 @@ def test_bad_options_fail_naming_the_option(
     result = run_module(conda_facts, {"share_root": str(share), **args})
     assert result["failed"] is True
     assert result["msg"] == msg
+
+
+def test_facts_are_gathered_in_check_mode_too(share: Path, home: Path, run_module: RunModule) -> None:
+    result = run_module(conda_facts, {"share_root": str(share), "_ansible_check_mode": True})
+    assert "skipped" not in result
+    assert result["ansible_facts"]["conda"]["root_prefix"] == str(share / "anaconda3_linux")

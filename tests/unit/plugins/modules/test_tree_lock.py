@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +29,11 @@ def _lock_path(tree: Path) -> str:
     return str(Path(lock_dir(str(tree))) / "lock")
 
 
+def test_purpose_defaults_to_the_module_s_name(tree: Path, run_module: RunModule) -> None:
+    run_module(tree_lock, {"root_prefix": str(tree)})
+    assert read_holder(str(tree))["what"] == "tree_lock"
+
+
 def test_acquire_renew_release(tree: Path, run_module: RunModule) -> None:
     taken = run_module(tree_lock, {"root_prefix": str(tree), "purpose": "rollout 7"})
     assert taken["changed"] is True
@@ -39,11 +45,18 @@ def test_acquire_renew_release(tree: Path, run_module: RunModule) -> None:
     assert holder["token"] == token
     assert holder["what"] == "rollout 7"
 
+    lease = Path(lock_dir(str(tree))) / f"holder.{token}"
+    os.utime(lease, (1000, 1000))
+    checked = run_module(tree_lock, {"root_prefix": str(tree), "holder": token, "_ansible_check_mode": True})
+    assert (checked["changed"], checked["holder"]) == (False, token)
+    assert lease.stat().st_mtime == 1000  # check mode: the lease is not renewed
     renewed = run_module(tree_lock, {"root_prefix": str(tree), "holder": token})
-    assert (renewed["changed"], renewed["holder"]) == (False, token)
+    assert (renewed["changed"], renewed["holder"], renewed["path"]) == (False, token, _lock_path(tree))
+    assert (renewed["waited"], renewed["broken"]) == (0.0, [])
+    assert lease.stat().st_mtime > 1000  # the lease starts again
 
     released = run_module(tree_lock, {"root_prefix": str(tree), "state": "released", "holder": token})
-    assert (released["changed"], released["holder"]) == (True, token)
+    assert (released["changed"], released["holder"], released["path"]) == (True, token, _lock_path(tree))
     assert read_holder(str(tree)) is None
 
     again = run_module(tree_lock, {"root_prefix": str(tree), "state": "released", "holder": token})
@@ -64,8 +77,12 @@ def test_a_held_lock_is_refused_naming_its_holder(tree: Path, run_module: RunMod
 def test_releasing_another_s_token_leaves_the_lock_and_says_who_holds_it(tree: Path, run_module: RunModule) -> None:
     first = run_module(tree_lock, {"root_prefix": str(tree)})
     other = run_module(tree_lock, {"root_prefix": str(tree), "state": "released", "holder": "not-the-token"})
-    assert other["changed"] is False
+    assert (other["changed"], other["path"]) == (False, _lock_path(tree))
     assert other["held_by"]["token"] == first["holder"]
+    assert other["warnings"] == [
+        f"the lock of tree {tree} is not held by 'not-the-token' (its lease ended and another writer took it): "
+        "left as it is"
+    ]
     assert read_holder(str(tree))["token"] == first["holder"]
 
 
@@ -74,11 +91,12 @@ def test_check_mode_takes_nothing_and_releases_nothing(tree: Path, run_module: R
     assert (checked["changed"], checked["holder"]) == (True, "")
     assert read_holder(str(tree)) is None
     released = run_module(tree_lock, {"root_prefix": str(tree), "state": "released", "_ansible_check_mode": True})
-    assert released["changed"] is False  # the acquire in check mode gave no token
+    assert (released["changed"], released["path"]) == (False, _lock_path(tree))  # check mode's acquire: no token
 
     token = run_module(tree_lock, {"root_prefix": str(tree)})["holder"]
     args = {"root_prefix": str(tree), "state": "released", "holder": token, "_ansible_check_mode": True}
-    assert run_module(tree_lock, args)["changed"] is True
+    result = run_module(tree_lock, args)
+    assert (result["changed"], result["path"]) == (True, _lock_path(tree))
     assert read_holder(str(tree))["token"] == token  # still held
     args["holder"] = "someone-else"
     assert run_module(tree_lock, args)["changed"] is False
