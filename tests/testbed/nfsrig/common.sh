@@ -12,6 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/lib.sh"
 NFSRIG_DIR="$CPKGS_BUILD/nfsrig"
 NFSRIG_EXPORT="$NFSRIG_DIR/export"
 NFSRIG_MNT="$NFSRIG_DIR/mnt"
+NFSRIG_MNT2="$NFSRIG_DIR/mnt2"  # a second client's mount of the same export: another host (second_mount.sh)
 NFSRIG_RUN="$NFSRIG_DIR/run"
 NFSRIG_NETNS="cpkgsnfs-$(printf '%s' "$CPKGS_BUILD" | sha256sum | cut -c1-8)"
 # The share's owner: an unprivileged system account, made when missing (uid/gid 960 when free).
@@ -24,7 +25,8 @@ NFSRIG_PACKAGES=(nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-dev libnfs-utils lib
 # nfsrig::in_ns CMD...: run CMD in the rig's network namespace.
 nfsrig::in_ns() { nsenter --net="/run/netns/$NFSRIG_NETNS" "$@"; }
 
-# nfsrig::mounted: the mount point is in the mount table (read from the table: a stat could hang).
+# nfsrig::mounted [MOUNT]: the mount point (default the rig's) is in the mount table (read from the table: a
+# stat could hang).
 nfsrig::mounted() {
-    awk -v m="$NFSRIG_MNT" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo
+    awk -v m="${1:-$NFSRIG_MNT}" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo
 }

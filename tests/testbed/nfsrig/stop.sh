@@ -34,10 +34,12 @@ mapfile -t clients < <(for pid in $(ns_pids); do
     [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == */fuse-nfs ]] && echo "$pid"
 done)
 end "${clients[@]}"
-if nfsrig::mounted; then
-    umount "$NFSRIG_MNT" 2>/dev/null || umount -l "$NFSRIG_MNT" || rc=1
-fi
-if nfsrig::mounted; then cpkgs::log "nfsrig: $NFSRIG_MNT is still mounted"; rc=1; fi
+for mnt in "$NFSRIG_MNT" "$NFSRIG_MNT2"; do
+    if nfsrig::mounted "$mnt"; then
+        umount "$mnt" 2>/dev/null || umount -l "$mnt" || rc=1
+    fi
+    if nfsrig::mounted "$mnt"; then cpkgs::log "nfsrig: $mnt is still mounted"; rc=1; fi
+done
 
 # ganesha and rpcbind (and anything else left in the namespace), then the namespace.
 mapfile -t rest < <(ns_pids)
