@@ -167,3 +167,71 @@ def test_bad_options_fail_before_the_host_is_asked(tmp_path: Path, act: Action, 
         act(given)
     assert act.module_calls == []
     assert not (tmp_path / ".condarc").exists()
+
+
+@pytest.fixture
+def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tree with env ``e1``; conda's environment variables unset so envs_dirs are the tree's."""
+    for name in ("CONDARC", "CONDA_ENVS_DIRS", "CONDA_ENVS_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    root = tmp_path / "anaconda3_linux"
+    (root / "conda-meta").mkdir(parents=True)
+    (root / "envs" / "e1" / "conda-meta").mkdir(parents=True)
+    (root / "envs" / "plain").mkdir()
+    return root
+
+
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        ({"scope": "system"}, ".condarc"),
+        ({"scope": "env", "env": "e1"}, "envs/e1/.condarc"),
+        ({"scope": "env", "env": "{tree}/envs/e1/"}, "envs/e1/.condarc"),
+    ],
+)
+def test_scope_picks_the_tree_s_or_the_env_s_file(tree: Path, act: Action, args: dict, where: str) -> None:
+    given = {key: value.format(tree=tree) for key, value in args.items()}
+    result = act(dict(given, root_prefix=str(tree), key="channels", value=["a"]))
+    assert result["path"] == str(tree / where)
+    assert (tree / where).read_text() == "channels:\n  - a\n"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ("nosuch", "env: no environment named 'nosuch' in envs_dirs ['{tree}/envs', '{home}/.conda/envs']"),
+        ("plain", "env: no environment named 'plain' in envs_dirs ['{tree}/envs', '{home}/.conda/envs']"),
+        ("{tree}/envs/plain", "env: '{tree}/envs/plain' is not a conda environment (no conda-meta)"),
+        ("", "env: required with scope=env (an environment name or prefix)"),
+    ],
+)
+def test_an_env_that_is_not_there_fails_naming_it(tree: Path, act: Action, env: str, message: str) -> None:
+    home = tree.parent / "home"
+    args = {"root_prefix": str(tree), "scope": "env", "env": env.format(tree=tree), "key": "channels", "value": ["a"]}
+    result = act(args)
+    assert result["failed"] is True
+    assert result["msg"] == message.format(tree=tree, home=home)
+    assert len(act.module_calls) == 1  # the read failed: nothing written
+    assert not (tree / "envs" / "plain" / ".condarc").exists()
+
+
+def test_several_settings_and_final_file_in_one_task(tmp_path: Path, act: Action) -> None:
+    path = tmp_path / ".condarc"
+    settings = [{"key": "channels", "value": ["a"]}, {"key": "always_yes", "value": True}]
+    result = act({"path": str(path), "settings": settings, "final_file": True})
+    assert result["changed"] is True
+    assert result["key_values"] == {"channels": ["a"], "always_yes": True}
+    assert path.read_text() == "channels:  #!final\n  - a\nalways_yes: true #!final\n"
+    single = act({"path": str(tmp_path / "b"), "key": "always_yes", "value": False, "final_file": True})
+    assert (tmp_path / "b").read_text() == "always_yes: false  #!final\n"
+    assert single["key_values"] == {"always_yes": False}
+
+
+def test_backup_keeps_the_old_file_only_when_there_was_one(tmp_path: Path, act: Action) -> None:
+    path = tmp_path / ".condarc"
+    created = act({"path": str(path), "key": "always_yes", "value": True, "backup": True})
+    assert "backup_file" not in created
+    changed = act({"path": str(path), "key": "always_yes", "value": False, "backup": True})
+    assert Path(changed["backup_file"]).read_text() == "always_yes: true\n"
+    assert path.read_text() == "always_yes: false\n"
