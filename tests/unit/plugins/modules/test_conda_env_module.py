@@ -225,3 +225,38 @@ def test_bad_options_fail_naming_the_option_before_conda_runs(
     assert result["msg"].startswith(msg)
     assert conda.calls == []
     assert list((tree / "envs").iterdir()) == []
+
+
+def test_the_lock_names_the_envs_it_is_taken_for(
+    tree: Path, conda: Conda, run_module: RunModule, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer waiting for the tree is told what holds it: this module and the envs that need work."""
+    run_module(conda_env, _args(tree, name="done", specs=["pkga"]))
+    seen = []
+
+    def spy(_self: AnsibleModule, cmd: list[str], **_kwargs: object) -> tuple[int, str, str]:
+        seen.append(read_holder(str(tree)))  # who holds the tree while conda runs
+        return conda(cmd)
+
+    monkeypatch.setattr(AnsibleModule, "run_command", spy)
+    envs = [
+        {"name": "done", "specs": ["pkga"]},
+        {"name": "e1", "specs": ["pkga"]},
+        {"prefix": str(tree / "p1"), "specs": ["pkga"]},
+    ]
+    run_module(conda_env, _args(tree, envs=envs))
+    assert len(seen) == 2
+    assert {holder["what"] for holder in seen} == {f"conda_env: e1, {tree / 'p1'}"}
+
+
+def test_a_lock_held_by_the_play_is_adopted_and_left_held(tree: Path, conda: Conda, run_module: RunModule) -> None:
+    """With lock_holder (tree_lock's token) the module works under the play's lock and leaves it held."""
+    play = TreeLock(str(tree), timeout=0, what="rollout")
+    play.acquire()
+    token = play.detach()
+    try:
+        result = run_module(conda_env, _args(tree, name="e1", specs=["pkga"], lock_holder=token, lock_timeout=0))
+        assert (result["changed"], result["conda_calls"]) == (True, 1)
+        assert read_holder(str(tree))["token"] == token  # still the play's
+    finally:
+        release_token(str(tree), token)
