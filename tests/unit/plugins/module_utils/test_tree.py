@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,10 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._tree import (
     CondaPaths,
     conda_subdir,
     conda_version,
+    condarc_search_path,
     merged_list,
     paths_from_params,
+    read_condarc_files,
     tree_argument_spec,
     tree_options,
     tree_options_error,
@@ -280,3 +282,59 @@ def test_unreadable_condarc_is_reported_not_fatal(tree: Path, tmp_path: Path) ->
     assert files == []
     assert len(problems) == 1
     assert ".condarc: line 3" in problems[0]
+
+
+def _search(*places: str) -> list[str]:
+    return [f"{place}/{name}" for place in places for name in (".condarc", "condarc", "condarc.d")]
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, [*_search("/etc/conda", "/var/lib/conda", "/t", "/h/.config/conda", "/h/.conda"), "/h/.condarc"]),
+        (
+            {"XDG_CONFIG_HOME": "/x", "CONDARC": "/srv/site.condarc"},
+            [
+                *_search("/etc/conda", "/var/lib/conda", "/t", "/x/conda", "/h/.config/conda", "/h/.conda"),
+                "/h/.condarc",
+                "/srv/site.condarc",
+            ],
+        ),
+        (
+            {"XDG_CONFIG_HOME": "/h/.config"},
+            [*_search("/etc/conda", "/var/lib/conda", "/t", "/h/.config/conda", "/h/.conda"), "/h/.condarc"],
+        ),
+    ],
+)
+def test_condarc_search_path_is_conda_s(environ: dict, expected: list) -> None:
+    """conda's SEARCH_PATH, lowest priority first (XDG's directory once when it is the default one)."""
+    assert condarc_search_path("/t", "/h", environ) == expected
+
+
+def test_condarc_d_directories_give_their_yaml_files_in_order(tmp_path: Path) -> None:
+    rcd = tmp_path / "condarc.d"
+    rcd.mkdir()
+    (rcd / "b.yaml").write_text("always_yes: true\n")
+    (rcd / "a.yml").write_text("channels: [a]\n")
+    (rcd / "c.txt").write_text("channels: [c]\n")
+    (rcd / "d.yml").write_text("channels: [d\n")
+    (tmp_path / "empty.yml").mkdir()  # a directory: read as a condarc.d, with no YAML files in it
+    files, problems = read_condarc_files([str(rcd), str(tmp_path / "missing"), str(tmp_path / "empty.yml")])
+    assert files == [
+        (str(rcd / "a.yml"), {"channels": ["a"]}, set()),
+        (str(rcd / "b.yaml"), {"always_yes": True}, set()),
+    ]
+    assert problems == [f"{rcd / 'd.yml'}: line 1: flow sequence must end on the same line"]
+
+
+def test_an_unreadable_condarc_is_a_problem_naming_it(shared: Path, euid: Callable) -> None:
+    """Read as nobody when run as root (root reads any file)."""
+    path = shared / ".condarc"
+    path.write_text("channels: [a]\n")
+    path.chmod(0o600 if os.geteuid() == 0 else 0)
+    if os.geteuid() == 0:
+        with euid(NOBODY, NOBODY):
+            found = read_condarc_files([str(path)])
+    else:
+        found = read_condarc_files([str(path)])
+    assert found == ([], [f"{path}: Permission denied"])
