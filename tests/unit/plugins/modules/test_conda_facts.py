@@ -49,11 +49,16 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_facts_of_an_installed_tree(share: Path, home: Path, run_module: RunModule) -> None:
+    _env(home / ".conda" / "envs" / "mine")
     result = run_module(conda_facts, {"share_root": str(share)})
     assert result["changed"] is False
     assert "warnings" not in result
     facts = result["ansible_facts"]["conda"]
     tree = share / "anaconda3_linux"
+    assert (facts["system"], facts["share_root"]) == ("Linux", str(share))
+    assert facts["machine"] == os.uname().machine
+    assert facts["condabin"] == str(tree / "condabin")
+    assert facts["root_writable"] is os.access(tree / "conda-meta", os.W_OK)
     assert facts["tree_name"] == "anaconda3_linux"
     assert facts["trees"] == {"Darwin": str(share / "anaconda3_macOS"), "Linux": str(tree)}
     assert facts["root_prefix"] == str(tree)
@@ -76,6 +81,7 @@ def test_facts_of_an_installed_tree(share: Path, home: Path, run_module: RunModu
         ("base", str(tree)),
         ("e1", str(tree / "envs" / "e1")),
     ]
+    assert {env["name"]: env["prefix"] for env in facts["envs"]}["mine"] == str(home / ".conda" / "envs" / "mine")
     assert facts["share"]["path"] == str(share)
     assert facts["share"]["exists"] is True
     assert facts["share"]["is_mount"] is False
