@@ -156,7 +156,26 @@ class _Seen:
         self.info = info
 
     def same(self, other: Optional["_Seen"]) -> bool:
-        return other is not None and (self.ino, self.dev) == (other.ino, other.dev)
+        """Whether two reads saw the same lock: the same holder's token when both could be read (a FUSE or other
+        network client may number two reads of one file differently), else the same file."""
+        if other is None:
+            return False
+        if self.info and other.info and self.info.get("token"):
+            return (self.info.get("token"), self.info.get("started_epoch")) == (
+                other.info.get("token"),
+                other.info.get("started_epoch"),
+            )
+        return (self.ino, self.dev) == (other.ino, other.dev)
+
+
+def _token_at(path: str) -> Optional[str]:
+    """The token written in the file at ``path`` (a holder or guard file), None when absent or unreadable.
+
+    Who holds a name is decided by what it says, not by inode numbers or link counts: some NFS clients (the FUSE
+    ones) give two hard links of one file different ``st_ino`` and cache ``st_nlink``."""
+    seen = _read_lock(path)
+    token = (seen.info or {}).get("token") if seen is not None else None
+    return token if isinstance(token, str) else None
 
 
 def _read_lock(path: str) -> Optional[_Seen]:
@@ -300,9 +319,11 @@ class TreeLock:
             self._write_own()  # the directory went away with our file (cannot happen while we are in it)
             return False
         try:
-            return os.stat(self.own).st_nlink == 2
+            if os.stat(self.own).st_nlink == 2:
+                return True
         except FileNotFoundError:
             return False
+        return self.owns()  # a client that caches the link count: the lock name says whose it is
 
     def dead(self, seen: _Seen) -> Optional[str]:
         """Why the holder seen is dead, or None when it is (or may be) alive."""
@@ -411,11 +432,14 @@ class TreeLock:
         def __enter__(self) -> None:
             deadline = time.monotonic() + max(self.lock.timeout, GUARD_STALE) + GUARD_STALE
             fd = os.open(self.own, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.close(fd)
+            try:
+                os.write(fd, json.dumps({"token": self.lock.token}).encode("utf-8"))
+            finally:
+                os.close(fd)
             while True:
                 with contextlib.suppress(FileExistsError):
                     os.link(self.own, self.path)
-                if os.stat(self.own).st_nlink == 2:
+                if os.stat(self.own).st_nlink == 2 or _token_at(self.path) == self.lock.token:
                     return
                 try:
                     info = os.stat(self.path)
@@ -446,7 +470,7 @@ class TreeLock:
 
         def __exit__(self, *exc: object) -> None:
             try:
-                if os.stat(self.path).st_ino == os.stat(self.own).st_ino:
+                if _token_at(self.path) == self.lock.token:
                     os.unlink(self.path)
             except FileNotFoundError:
                 pass
@@ -458,11 +482,8 @@ class TreeLock:
 
     # -- while held ----------------------------------------------------------------------------
     def owns(self) -> bool:
-        """Whether the lock name is still our holder file."""
-        try:
-            return os.stat(self.path).st_ino == os.stat(self.own).st_ino
-        except FileNotFoundError:
-            return False
+        """Whether the lock name is still our holder file (it carries our token: tokens are unique)."""
+        return _token_at(self.path) == self.token
 
     def _start_heartbeat(self) -> None:
         self._stop.clear()

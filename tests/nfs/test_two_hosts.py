@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -92,7 +91,7 @@ def test_two_hosts_install_the_same_tree_at_once(second: Path, workdir: Path) ->
     for index, root in enumerate((share_root(), second)):
         cache = workdir / f"cache{index}"
         cache.mkdir()
-        argv = ["ansible-playbook", "-i", "localhost,", "-e", f"ansible_python_interpreter={sys.executable}"]
+        argv = ["ansible-playbook", "-i", "localhost,", "-e", "ansible_python_interpreter=/usr/bin/python3"]
         argv += ["-e", f"share_root={root}", "-e", f"cache={cache}", "-e", f"installer={installer}"]
         argv += ["-e", f"sha256={sha256}", str(workdir / "tree.yml")]
         runs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -119,7 +118,7 @@ def _module(args: str, account: Account, workdir: Path) -> dict:
     env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(BUILD / "collections"))
     env["ANSIBLE_REMOTE_TMP"] = str(workdir / "remote-tmp")
     argv = ["ansible", "localhost", "-i", "localhost,", "-c", "local", "-e",
-            f"ansible_python_interpreter={sys.executable}", "-b", "--become-user", "cpkgsadm",
+            "ansible_python_interpreter=/usr/bin/python3", "-b", "--become-user", "cpkgsadm",
             "-m", "cpkgs.conda.conda_env", "-a", args]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=600, cwd=workdir)
     data = json.loads(done.stdout)

@@ -1,0 +1,73 @@
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The tree lock on an NFS client that numbers hard links apart and caches link counts (seen with the FUSE NFS
+client of the test bed's rig: ``ln t1 t2`` then ``stat`` gave inodes 528 and 529, link counts 1 and 2). Whose a
+lock name is must be read from the name (the token it carries), or a holder cannot release its own lock and the
+next writer waits a whole lease (an hour for the installer)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.cpkgs.conda.plugins.module_utils import _lock
+from ansible_collections.cpkgs.conda.plugins.module_utils._lock import LOCK_DIR, TreeLock, release_token
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    tree = tmp_path / "anaconda3_linux"
+    (tree / "conda-meta").mkdir(parents=True)
+    return tree
+
+
+@pytest.fixture
+def fuse_like_stat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``os.stat`` as the lock module sees it: each name its own inode number; a name's link count as of its
+    first look (cached)."""
+    real_stat = os.stat
+    first_nlink: dict[str, int] = {}
+
+    def stat(path, *args, **kwargs):
+        result = real_stat(path, *args, **kwargs)
+        fields = list(result)
+        fields[1] = abs(hash(os.fspath(path))) % 10**9  # st_ino: per name
+        fields[3] = first_nlink.setdefault(os.fspath(path), result.st_nlink)  # st_nlink: cached
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(_lock.os, "stat", stat)
+
+
+@pytest.mark.usefixtures("fuse_like_stat")
+def test_a_holder_releases_its_own_lock(root: Path) -> None:
+    first = TreeLock(str(root), timeout=0)
+    first.acquire()
+    assert first.owns()
+    assert first.release() is True
+    assert not (root / LOCK_DIR / "lock").exists()
+    second = TreeLock(str(root), timeout=0)  # would time out if the first had left its lock
+    second.acquire()
+    assert second.release() is True
+
+
+@pytest.mark.usefixtures("fuse_like_stat")
+def test_a_lease_is_released_by_its_token(root: Path) -> None:
+    """The installer's lock (module tree_lock): taken by one process, released by another with the token."""
+    lease = TreeLock(str(root), timeout=0, lease=600, what="conda_tree: installer")
+    lease.acquire()
+    token = lease.detach()
+    assert release_token(str(root), token) is True
+    assert not (root / LOCK_DIR / "lock").exists()
+    after = TreeLock(str(root), timeout=0)
+    after.acquire()
+    after.release()
+
+
+@pytest.mark.usefixtures("fuse_like_stat")
+def test_the_guard_is_left_free(root: Path) -> None:
+    lock = TreeLock(str(root), timeout=0)
+    lock.acquire()
+    lock.release()
+    assert not (root / LOCK_DIR / "guard").exists()
