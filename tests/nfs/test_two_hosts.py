@@ -66,6 +66,7 @@ def second() -> Iterator[Path]:
 @pytest.fixture
 def workdir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="cpkgs-nfs-two-"))
+    path.chmod(0o755)  # the share's owner reads the installer from here
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -132,7 +133,6 @@ def test_removing_an_env_a_user_holds_open(workdir: Path) -> None:
     home = workdir / "home"
     home.mkdir()
     os.chown(home, account.uid, account.gid)
-    workdir.chmod(0o755)
     own_env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "CONDA_PKGS_DIRS": str(home / "pkgs")}
     done = run_as(account, ["sh", str(INSTALLERS["standin"]), "-b", "-p", str(prefix)], env=own_env, timeout=600)
     assert done.returncode == 0, done.stderr
