@@ -8,7 +8,12 @@ import os
 import pwd
 from typing import Any, Callable, Iterable
 
-from ansible_collections.cpkgs.conda.plugins.module_utils._tree import CondaPaths, conda_subdir, conda_version
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import (
+    CondaPaths,
+    conda_subdir,
+    conda_version,
+    default_modules_dir,
+)
 
 __all__ = ["FactsCollector", "account_name", "mount_of", "parse_mountinfo", "path_owner", "root_state"]
 
@@ -233,6 +238,7 @@ class FactsCollector:
             "share_root": paths.share_root,
             "tree_name": paths.tree_name,
             "trees": paths.trees,
+            "modules_dirs": {system: default_modules_dir(tree) for system, tree in paths.trees.items()},
             "root_prefix": paths.root_prefix,
             "installed": installed,
             "root_state": state,

@@ -342,6 +342,11 @@ class CondaPaths:
         return result
 
 
+def default_modules_dir(root_prefix: str) -> str:
+    """Where a tree's release modulefiles go unless a site names another directory: ``ROOT/modulefiles``."""
+    return os.path.join(root_prefix, "modulefiles")
+
+
 def has_conda_meta(prefix: str) -> bool:
     """Whether ``prefix`` looks like a conda environment or tree to a lookup: it has a ``conda-meta`` directory."""
     return os.path.isdir(os.path.join(prefix, "conda-meta"))

@@ -234,7 +234,12 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._activation import (
     split_module_name,
     validate_module_name,
 )
-from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params, tree_argument_spec
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import (
+    default_modules_dir,
+    find_env,
+    paths_from_params,
+    tree_argument_spec,
+)
 
 _ITEM_KEYS = ("name", "prefix", "module_name", "display_name", "kernel_name", "state")
 
@@ -282,10 +287,9 @@ class ActivationManager:
             raise ActivationError(f"{param}: {name!r} is not an environment name")
         if self.envs_dirs is None:
             self.envs_dirs = self.paths.envs_dirs()
-        for directory in self.envs_dirs:
-            candidate = os.path.join(directory, name)
-            if os.path.isdir(os.path.join(candidate, "conda-meta")):
-                return candidate
+        found = find_env(self.envs_dirs, name)
+        if found:
+            return found
         if item["state"] == "absent" and self.envs_dirs:
             return os.path.join(self.envs_dirs[0], name)
         raise ActivationError(f"{param}: no environment {name!r} in {', '.join(self.envs_dirs) or 'any envs_dirs'}")
@@ -306,9 +310,7 @@ class ActivationManager:
                 force_uppercase=params["envvars_force_uppercase"],
                 condabin=params["condabin"],
             )
-        modules_dir = params["modules_dir"] or (
-            os.path.join(self.root_prefix, "modulefiles") if self.root_prefix else None
-        )
+        modules_dir = params["modules_dir"] or (default_modules_dir(self.root_prefix) if self.root_prefix else None)
         owned = None
         if modules_dir and ("lmod" in params["formats"] or "tcl" in params["formats"]):
             key = os.path.normpath(modules_dir)

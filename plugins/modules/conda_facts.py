@@ -123,6 +123,14 @@ ansible_facts:
           returned: always
           type: dict
           sample: {Darwin: /nfs/cpkgs/anaconda3_macOS, Linux: /nfs/cpkgs/anaconda3_linux}
+        modules_dirs:
+          description:
+            - Where the release modulefiles of each OS's tree go by default (C(ROOT/modulefiles) of
+              RV(ansible_facts.conda.trees)), keyed by C(uname -s). M(cpkgs.conda.conda_activation) writes there
+              unless given O(cpkgs.conda.conda_activation#module:modules_dir).
+          returned: always
+          type: dict
+          sample: {Darwin: /nfs/cpkgs/anaconda3_macOS/modulefiles, Linux: /nfs/cpkgs/anaconda3_linux/modulefiles}
         root_prefix:
           description: The tree this host uses.
           returned: always
