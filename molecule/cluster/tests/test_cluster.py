@@ -28,6 +28,9 @@ from testbed_hosts import group, podman_host
 PREFIX = "/usr/local/cpkgs/anaconda3_linux"
 MANIFEST = "/nfs/cpkgs/golden/anaconda3_linux.manifest.json"
 VERSIONS = f"{PREFIX}.versions"
+GOLDEN = "/nfs/cpkgs/golden/anaconda3_linux"
+# conda_node's method on each node (host_vars/): node3 mounts the golden copy's squashfs image, the others rsync.
+IMAGE_NODES = ["cluster-node3"]
 EVIDENCE = "/root/cpkgs-rollout-evidence.json"
 ADDED_ENV = "isis3.9.1"
 RELEASES = ["isis4.2.0", "isis4.3.0", ADDED_ENV]
@@ -100,9 +103,22 @@ def evidence(name: str) -> dict:
 
 
 def itemized(lines: list[str]) -> list[tuple[str, str]]:
-    """(flags, path) of every itemized line of an rsync output (a hard link made, `hf… NEW => EXISTING`, gives
-    NEW)."""
-    return [(flags, path.split(" => ")[0]) for flags, path in (m.groups() for m in map(ITEMIZED.match, lines) if m)]
+    """(flags, path) of every itemized line of an rsync output that changes something. A hard link made
+    (`hf… PATH => TARGET`) gives PATH; rsync -H also lists members of a link group that are already linked, with
+    blank attribute columns (`hf          PATH => TARGET`): those change nothing and are left out."""
+    out = []
+    for match in map(ITEMIZED.match, lines):
+        if match:
+            flags, path = match.groups()
+            if not path.startswith(" "):
+                out.append((flags, path.split(" => ")[0]))
+    return out
+
+
+def relinked(lines: list[str]) -> dict[str, str]:
+    """{PATH: TARGET} of the hard links an rsync output made (`hf… PATH => TARGET`)."""
+    pairs = (line.split(" ", 1)[1].strip().split(" => ") for line in lines if line.startswith("hf") and " => " in line)
+    return dict(pair for pair in pairs if len(pair) == 2)
 
 
 def stats(lines: list[str]) -> dict[str, int]:
@@ -134,38 +150,38 @@ def link_groups(entries: dict) -> list[list[str]]:
     return sorted(sorted(group) for group in groups.values())
 
 
-def sent_files() -> dict[str, int]:
-    """The added env's files whose data must travel: those sharing no inode with a file outside the env (rsync -H
-    links the others to the copy already there), one per link group."""
-    inside = added_files()
-    sent = dict(inside)
-    for paths in link_groups(manifest()["entries"]):
-        members = [rel for rel in paths if rel in inside]
-        if members:
-            keep = [] if len(members) < len(paths) else members[:1]
-            for rel in members:
-                if rel not in keep:
-                    sent.pop(rel)
-    return sent
-
-
 def only_the_added_env(lines: list[str]) -> None:
-    """An rsync run (itemized LINES) created the added env and touched nothing else, beyond two parents' times.
+    """An rsync run (itemized LINES) created the added env and touched nothing else but links and two parents' times.
 
-    The two directories whose modification time changed on the builder, and only their time (`.d..t......`):
-    `envs/`, which got the new env as an entry, and `pkgs/`, the builder's package cache, whose contents are
-    excluded from the copy but which received the new env's packages. No file outside the env is sent or deleted.
+    The two directories whose modification time changed on the builder, and only their time (`.d..t......` in
+    place, `cd..t......` in a new version seeded by --link-dest): `envs/`, which got the new env as an entry, and
+    `pkgs/`, the builder's package cache, whose contents are excluded from the copy but which received the new
+    env's packages. Files of the older envs that share a package file with the new env are linked to the new
+    env's copy (`hf… envs/isis4.2.0/X => envs/isis3.9.1/X`: rsync -H makes the first path of a group in its order
+    the one it sends), which moves no data; they must be in the same link group in the manifest. No other file
+    outside the env is sent or deleted.
     """
     items = itemized(lines)
-    parents = [(".d..t......", "envs/"), (".d..t......", "pkgs/")]
-    outside = [item for item in items if not item[1].startswith(f"envs/{ADDED_ENV}/") and item not in parents]
+    links = relinked(lines)
+    prefix = f"envs/{ADDED_ENV}/"
+    parents = {"envs/", "pkgs/"}
+    groups = {rel: tuple(paths) for paths in link_groups(manifest()["entries"]) for rel in paths}
+    outside = [
+        (flags, path) for flags, path in items
+        if not path.startswith(prefix)
+        and not (flags in (".d..t......", "cd..t......") and path in parents)
+        and not (flags.startswith("hf") and links.get(path, "").startswith(prefix))
+    ]
     assert outside == [], outside
+    for path, target in links.items():
+        if not path.startswith(prefix):
+            assert groups[path] == groups[target], (path, target)
     expected = {
         rel + ("/" if entry["type"] == "dir" else "")
         for rel, entry in manifest()["entries"].items()
-        if rel.startswith(f"envs/{ADDED_ENV}/") or rel == f"envs/{ADDED_ENV}"
+        if rel.startswith(prefix) or rel == f"envs/{ADDED_ENV}"
     }
-    inside = [item for item in items if item[1].startswith(f"envs/{ADDED_ENV}/")]
+    inside = [item for item in items if item[1].startswith(prefix)]
     assert {path for _change, path in inside} == expected
     # every path in the env is new (created: `>f+++++++++`, `cd+++++++++`); nothing deleted (`*deleting`)
     assert [item for item in inside if not item[0].endswith("+++++++++")] == []
@@ -194,8 +210,16 @@ def user_env() -> str:
 
 
 def test_tree_is_on_local_disk(node: testinfra.host.Host) -> None:
-    """The node's common tree is on its own disk, not on the share or the network home."""
-    assert node.check_output(f"df --output=target {PREFIX} | tail -n 1").strip() == "/"
+    """The node's common tree is on its own disk, not on the share or the network home: a version directory on
+    the root file system (rsync), or a read-only squashfs mount of an image file on it (image)."""
+    version = node.check_output(f"readlink -f {PREFIX}")
+    if node.backend.name in IMAGE_NODES:
+        mount = node.mount_point(version)
+        assert mount.filesystem == "fuse.squashfuse_ll" and "ro" in mount.options
+        assert mount.device == "squashfuse_ll"
+        assert node.check_output(f"df --output=target {version}.squashfs | tail -n 1").strip() == "/"
+    else:
+        assert node.check_output(f"df --output=target {version} | tail -n 1").strip() == "/"
     assert "ro" in node.mount_point("/nfs/cpkgs").options
 
 
@@ -234,24 +258,42 @@ def test_stacked_activation_orders_path(node: testinfra.host.Host, user_env: str
     script = f'conda activate isis4.3.0 && conda activate {stack} {USER_ENV} && echo "$PATH" && isis-version'
     lines = alice.check_output(f"bash -lc {shlex.quote(script)}").splitlines()
     path = lines[-2].split(":")
-    # conda's root prefix: PREFIX as the node's conda reports it (a stand-in may report the version it resolves to)
-    base = json.loads(alice.check_output(f"{PREFIX}/bin/conda info --json"))["root_prefix"]
-    assert node.check_output(f"readlink -f {base}") == node.check_output(f"readlink -f {PREFIX}")
-    mine, common = f"{user_env}/bin", f"{base}/envs/isis4.3.0/bin"
+    mine, common = f"{user_env}/bin", f"{PREFIX}/envs/isis4.3.0/bin"  # through the link, not a version's path
     assert mine in path and common in path, path
     assert path.index(mine) < path.index(common), path
     assert lines[-1] == f"isis 4.2.0 prefix={user_env}"
 
 
 def test_update_moved_only_the_added_env(node: testinfra.host.Host) -> None:
-    """The re-run after one env was added sent that env and nothing else: its files, byte for byte."""
-    sync = evidence(node.backend.name)["sync"]
+    """The re-run after one env was added sent that env and nothing else: its files, byte for byte (those that
+    share an inode with a file already there are linked, not sent). An image node copied one file: the image."""
+    record = evidence(node.backend.name)
+    if node.backend.name in IMAGE_NODES:
+        assert record["sync"]["rc"] is None
+        numbers = stats(record["image_copy"])
+        size = node.file(f"{GOLDEN}.{manifest_id()}.squashfs").size
+        assert numbers["Number of regular files transferred"] == 1
+        assert numbers["Total transferred file size"] == size
+        return
+    sync = record["sync"]
     assert sync["rc"] == 0
     only_the_added_env(sync["stdout_lines"])
     numbers = stats(sync["stdout_lines"])
-    assert numbers["Number of regular files transferred"] == len(sent_files())
-    assert numbers["Total transferred file size"] == sum(sent_files().values())
+    sent = [path for flags, path in itemized(sync["stdout_lines"]) if flags.startswith(">f")]
+    assert numbers["Number of regular files transferred"] == len(sent)
+    assert numbers["Total transferred file size"] == sum(added_files()[path] for path in sent)
+    # at least the env's own files travel; files it shares with older envs travel when rsync sends them first
+    linked = {rel for paths in link_groups(manifest()["entries"]) for rel in paths}
+    assert set(added_files()) - linked <= set(sent) <= set(added_files())
     assert numbers["Number of deleted files"] == 0
+
+
+def test_image_is_published_with_its_sha256() -> None:
+    """Beside the golden copy: the image of the current version and its sha256 (sha256sum's format)."""
+    builder = podman_host(group("cpkgs_builders")[0])
+    image = f"{GOLDEN}.{manifest_id()}.squashfs"
+    digest = builder.check_output(f"sha256sum {image}").split()[0]
+    assert builder.file(f"{image}.sha256").content_string == f"{digest}  {image.rsplit('/', 1)[1]}\n"
 
 
 # The groups of paths (below the tree, pkgs/ left out) that share one inode, as JSON: read with the standard
@@ -331,7 +373,13 @@ def test_prefix_is_a_switched_version(node: testinfra.host.Host) -> None:
     assert len(versions) == 2 and manifest_id() in versions, names
     (previous,) = (name for name in versions if name != manifest_id())
     assert node.check_output(f"readlink {VERSIONS}/previous") == previous
-    assert sorted(names) == sorted([*versions, "previous", f"{previous}.rolled-back"])
+    images = [f"{name}.squashfs" for name in versions] if node.backend.name in IMAGE_NODES else []
+    assert sorted(names) == sorted([*versions, *images, "previous", f"{previous}.rolled-back"])
+    if images:  # each kept version mounted from its image at boot, nothing else
+        fstab = [line.split() for line in node.file("/etc/fstab").content_string.splitlines() if "squashfs" in line]
+        expected = [[f"{VERSIONS}/{name}.squashfs", f"{VERSIONS}/{name}", "fuse.squashfuse_ll",
+                     "ro,nofail,allow_other", "0", "0"] for name in versions]
+        assert sorted(fstab) == sorted(expected)
 
 
 def test_update_switched_each_node(node: testinfra.host.Host) -> None:
