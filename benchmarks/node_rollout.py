@@ -1,42 +1,48 @@
-"""What a cluster rollout of the ``cpkgs.conda.conda_node`` role moves and how long it takes, over 1, 2, 4, 8 nodes.
+"""What a cluster rollout of the ``cpkgs.conda.conda_node`` role moves and how long it takes, both methods, 1-8 nodes.
 
-For each node count it starts that many fresh node containers and runs the role on them twice, in one batch:
+For each method (``rsync``: the golden copy's changed files into a new version seeded with hard links from the
+one in use; ``image``: the golden copy's squashfs image, one file, mounted) and each node count, it starts that
+many fresh node containers and runs the role on them twice, in one batch:
 
-* first sync   - the nodes have nothing: the whole golden copy moves to each node's local disk;
-* add one env  - one release env was added to the golden tree (and published): only that env should move.
+* first rollout - the nodes have nothing: the whole golden copy (or its image) moves to each node's local disk;
+* add one env   - one release env was added to the golden tree (and published): a new version.
 
-and prints, per node count: the node play's wall time, the bytes rsync moved per node (``Total bytes sent``
-of the role's ``rsync --stats``: file data, file list and protocol), the changed bytes (the sizes of the
-added env's files, from the manifest), their ratio, and the first sync's wall time per node. A second table
-gives the durations of the role's copy and check tasks. Targets to read them against: an update moves
-<= 1.1x the changed bytes per node, and the time per node stays flat as nodes are added.
+and prints one table: per method and node count, the bytes moved per node against the tree's unique bytes (each
+hard-link group once; target <= 1.05 on a first rollout) and, on the update, against the changed bytes (the added
+env's files that share no inode with a file already there; target <= 1.1), the files opened on the share per
+node, the seconds per node (flat from 4 to 8 nodes), and the update's wall time against the first rollout's
+(target <= 0.3).
 
 Run it after ``bash scripts/test.sh`` (or ``scripts/demo.sh``) has built the test bed (image, stand-in
 installer, channel, collections), in the test bed's podman environment:
 
     source tests/testbed/podman/env.sh
-    .venv/bin/python benchmarks/node_rollout.py [--nodes 1,2,4,8] [--env-extra-mb 0]
+    .venv/bin/python benchmarks/node_rollout.py [--nodes 1,2,4,8] [--methods rsync,image] [--env-extra-mb 0]
 
 How it measures. One builder container builds the common tree at the nodes' path with the collection's roles
-(conda_tree, conda_envs with isis4.2.0 and isis4.3.0) and publishes it (conda_node's ``publish`` entry point)
-to a podman volume, the stand-in for the share: as ``golden/v1``; then it adds isis3.9.1 to the same tree and
-publishes again as ``golden/v2``. Both copies come from one tree by ``rsync -a``, so their unchanged files have
-the same sizes and times, and a node synced from v1 and then pointed at v2 sees exactly what it would see if
-the one golden copy had been updated in place; this lets every node count start again from v1 without
-rebuilding anything. The nodes mount the volume read-only and run the whole role (``ansible-playbook``,
-connection ``containers.podman.podman``, forks = nodes, facts ``min``, no users), so the times include
-Ansible's start-up, the manifest check with sha256 of every file, and the shell hooks; the figures come from
-the role's own registered rsync output (``ansible.posix.json`` callback). ``--env-extra-mb N`` adds an N MiB
-data file to the added env (the test bed's packages are a few KB, real ones MB to GB), to see the fixed
-per-run cost (the file list) against a realistic payload.
+(conda_tree, conda_envs with isis4.2.0 and isis4.3.0) and publishes it (conda_node's ``publish`` entry point,
+method image: with its squashfs image) to a podman volume, the stand-in for the share: as ``golden/v1``; then it
+adds isis3.9.1 to the same tree and publishes again as ``golden/v2``. Both copies come from one tree, so their
+unchanged files have the same sizes and times, and a node on v1 pointed at v2 sees exactly what it would see if
+the one golden copy had been updated; every node count starts again from v1 without rebuilding anything. The
+nodes mount the volume read-only and run the whole role (``ansible-playbook``, connection
+``containers.podman.podman``, forks = nodes, facts ``min``, no users, no hooks), so the times include Ansible's
+start-up and the role's checks (sizes and times, no hashing: a routine run). Bytes moved: rsync's ``Total bytes
+sent`` of the role's copy (file data, file list and protocol; for the image, its one file). Files opened on the
+share: the files rsync read (``Number of regular files transferred``) plus the manifest, or the manifest, the
+image and its sha256; the rsync method also stats every entry of the golden copy (``Number of files``, shown
+apart). ``--env-extra-mb N`` adds an N MiB data file to the added env (the test bed's packages are small).
 
-No figure is asserted; the run removes its containers and volume (named ``cpkgs-bench-rollout-*``) at the end,
-and at the start if a previous run left them.
+The image nodes run with ``--device /dev/fuse --cap-add SYS_ADMIN`` and mount with ``fuse.squashfuse_ll``; the
+builder and those nodes get squashfs-tools and squashfuse from Debian packages fetched once on this machine
+(``apt-get download``, into $CPKGS_BUILD/debs). No figure is asserted; the run removes its containers and volume
+(named ``cpkgs-bench-rollout-*``) at the end, and at the start if a previous run left them.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -66,8 +72,12 @@ VOLUME = f"{NAME}-share"
 BUILDER = f"{NAME}-builder"
 RELEASES = [{"name": "isis4.2.0", "specs": ["isis=4.2.0"]}, {"name": "isis4.3.0", "specs": ["isis=4.3.0"]}]
 ADDED = {"name": "isis3.9.1", "specs": ["isis=3.9.1"]}
-COPY_TASK = "Copy the golden tree to local disk"
-CHECK_TASK = "Check the local tree against the manifest"
+COPY_TASKS = {"rsync": "Copy the golden tree into a new version beside the one in use",
+              "image": "Copy the golden copy's image to local disk"}
+CHECK_TASK = "Check the version against the manifest"
+DEBS_DIR = BUILD / "debs"
+DEBS = ["squashfs-tools", "liblzo2-2", "squashfuse", "libsquashfuse0", "fuse3", "libfuse3-3"]
+FUSE_OPTS = ["--device", "/dev/fuse", "--cap-add", "SYS_ADMIN"]
 
 
 def golden(version: str) -> str:
@@ -143,10 +153,25 @@ def rsync_stats(lines: list[str]) -> dict[str, int]:
     return out
 
 
-def build_golden(work: Path, extra_mb: int) -> int:
-    """Build and publish golden/v1 and golden/v2 on the builder; the changed bytes (the added env's files)."""
+def install_debs(container: str) -> None:
+    """squashfs-tools and squashfuse into CONTAINER from Debian packages fetched once on this machine."""
+    if not list(DEBS_DIR.glob("squashfuse_*.deb")):
+        DEBS_DIR.mkdir(parents=True, exist_ok=True)
+        apt = shutil.which("apt-get") or "/usr/bin/apt-get"
+        subprocess.run([apt, "download", *DEBS], cwd=DEBS_DIR, check=True, capture_output=True)
+    podman("exec", container, "mkdir", "-p", "/var/cache/cpkgs-debs")
+    for deb in DEBS_DIR.glob("*.deb"):
+        podman("cp", str(deb), f"{container}:/var/cache/cpkgs-debs/")
+    podman("exec", container, "sh", "-c", "dpkg -i /var/cache/cpkgs-debs/*.deb")
+
+
+def build_golden(work: Path, extra_mb: int) -> dict:
+    """Build and publish golden/v1 and golden/v2 (with their images) on the builder; what the nodes are compared
+    with: the tree's unique bytes (v1, v2), the changed bytes (the added env's files that must travel), the
+    images' sizes."""
     podman("run", "-d", "--name", BUILDER, "--init", "--network", "none", "-v", f"{VOLUME}:{SHARE}:rw", IMAGE,
            "sleep", "infinity")
+    install_debs(BUILDER)
     podman("exec", BUILDER, "mkdir", "-p", "/srv/channel")
     podman("cp", str(CHANNEL), f"{BUILDER}:/srv/channel/")
     sha256 = (INSTALLER.parent / (INSTALLER.name + ".sha256")).read_text().split()[0]
@@ -155,6 +180,7 @@ def build_golden(work: Path, extra_mb: int) -> int:
         "conda_envs_channels": ["file:///srv/channel/cpkgs-testbed"],
         "conda_envs_offline": True,
         "conda_node_prefix": PREFIX,
+        "conda_node_method": "image",  # publish the image too
     }
 
     def tasks(envs: list[dict], version: str) -> list[dict]:
@@ -182,12 +208,38 @@ def build_golden(work: Path, extra_mb: int) -> int:
         play = [{"name": f"Golden copy {version}", "hosts": "builders", "gather_facts": True,
                  "gather_subset": ["min"], "module_defaults": TREE_OPTIONS, "vars": common, "tasks": play_tasks}]
         playbook(inv, play, work, f"golden-{version}")
-    manifest = json.loads(podman("exec", BUILDER, "cat", golden("v2") + ".manifest.json").stdout)
-    prefix = f"envs/{ADDED['name']}/"
-    return sum(e.get("size", 0) for rel, e in manifest["entries"].items() if rel.startswith(prefix))
+    out = {}
+    for version in ("v1", "v2"):
+        text = podman("exec", BUILDER, "cat", golden(version) + ".manifest.json").stdout
+        manifest_id = hashlib.sha256(text.encode()).hexdigest()[:16]
+        entries = json.loads(text)["entries"]
+        image = f"{golden(version)}.{manifest_id}.squashfs"
+        out[version] = {
+            "entries": entries,
+            "unique": sum(e.get("size", 0) for e in entries.values() if e["type"] == "file" and "link" not in e),
+            "image_bytes": int(podman("exec", BUILDER, "stat", "-c", "%s", image).stdout),
+        }
+    out["changed"] = changed_bytes(out["v1"]["entries"], out["v2"]["entries"])
+    return out
 
 
-def node_run(inv: Path, nodes: list[str], version: str, work: Path) -> dict:
+def changed_bytes(old: dict, new: dict) -> int:
+    """The bytes an update must move: files of NEW that are not in OLD with the same size and time, each hard-link
+    group once, and none whose group already has a member in OLD (rsync -H --link-dest links those)."""
+    groups: dict[str, list[str]] = {}
+    for rel, entry in new.items():
+        if entry["type"] == "file":
+            groups.setdefault(entry.get("link", rel), []).append(rel)
+    total = 0
+    for paths in groups.values():
+        if any(rel in old and (old[rel].get("size"), old[rel].get("mtime")) == (new[rel]["size"], new[rel].get("mtime"))
+               for rel in paths):
+            continue
+        total += new[paths[0]]["size"]
+    return total
+
+
+def node_run(inv: Path, nodes: list[str], method: str, version: str, work: Path) -> dict:
     """The role on NODES from golden VERSION in one batch: wall time, per-node rsync stats, task durations."""
     play = [{
         "name": "Copy the common tree to the nodes",
@@ -195,11 +247,12 @@ def node_run(inv: Path, nodes: list[str], version: str, work: Path) -> dict:
         "gather_facts": True,
         "gather_subset": ["min"],
         "module_defaults": TREE_OPTIONS,
-        "vars": {"conda_node_golden": golden(version), "conda_node_prefix": PREFIX},
+        "vars": {"conda_node_golden": golden(version), "conda_node_prefix": PREFIX, "conda_node_method": method,
+                 "conda_node_image_fstype": "fuse.squashfuse_ll", "conda_node_hooks": False},
         "roles": [{"role": "cpkgs.conda.conda_node"}],
     }]
-    wall, report = playbook(inv, play, work, f"nodes-{len(nodes)}-{version}", forks=max(len(nodes), 1))
-    copies, copy_s = task_results(report, COPY_TASK)
+    wall, report = playbook(inv, play, work, f"nodes-{method}-{len(nodes)}-{version}", forks=max(len(nodes), 1))
+    copies, copy_s = task_results(report, COPY_TASKS[method])
     checks, check_s = task_results(report, CHECK_TASK)
     stats = {host: rsync_stats(result["stdout_lines"]) for host, result in copies.items()}
     if set(stats) != set(nodes):
@@ -219,9 +272,11 @@ def cleanup(nodes: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", default="1,2,4,8", help="node counts, comma-separated")
+    parser.add_argument("--methods", default="rsync,image", help="conda_node_method values, comma-separated")
     parser.add_argument("--env-extra-mb", type=int, default=0, help="MiB of data added to the new env")
     args = parser.parse_args()
     counts = [int(n) for n in args.nodes.split(",")]
+    methods = args.methods.split(",")
     if not os.environ.get("CONTAINERS_CONF"):
         print("run in the test bed's podman environment: source tests/testbed/podman/env.sh", file=sys.stderr)
         return 2
@@ -239,58 +294,64 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="cpkgs-bench-rollout-") as tmp:
             work = Path(tmp)
             start = time.perf_counter()
-            changed = build_golden(work, args.env_extra_mb)
+            tree = build_golden(work, args.env_extra_mb)
             print(f"golden copies built and published in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-            for count in counts:
-                nodes = [f"{NAME}-node{i}" for i in range(1, count + 1)]
-                for node in nodes:
-                    podman("run", "-d", "--name", node, "--init", "--network", "none", "-v", f"{VOLUME}:{SHARE}:ro",
-                           IMAGE, "sleep", "infinity")
-                inv = inventory(work / f"nodes-{count}.json", {"nodes": nodes})
-                first = node_run(inv, nodes, "v1", work)
-                update = node_run(inv, nodes, "v2", work)
-                rows.append((count, first, update))
-                print(f"{count} node(s): first sync {first['wall']:.1f} s, add one env {update['wall']:.1f} s",
-                      file=sys.stderr)
-                podman("rm", "-f", "-t", "0", *nodes)
+            for method in methods:
+                for count in counts:
+                    nodes = [f"{NAME}-node{i}" for i in range(1, count + 1)]
+                    for node in nodes:
+                        podman("run", "-d", "--name", node, "--init", "--network", "none",
+                               *(FUSE_OPTS if method == "image" else []), "-v", f"{VOLUME}:{SHARE}:ro",
+                               IMAGE, "sleep", "infinity")
+                        if method == "image":
+                            install_debs(node)
+                    inv = inventory(work / f"nodes-{count}.json", {"nodes": nodes})
+                    first = node_run(inv, nodes, method, "v1", work)
+                    update = node_run(inv, nodes, method, "v2", work)
+                    rows.append((method, count, first, update))
+                    print(f"{method}, {count} node(s): first rollout {first['wall']:.1f} s, "
+                          f"add one env {update['wall']:.1f} s", file=sys.stderr)
+                    podman("rm", "-f", "-t", "0", *nodes)
     finally:
         cleanup(max(counts))
-    report(rows, changed, args.env_extra_mb)
+    report(rows, tree, args.env_extra_mb)
     return 0
 
 
-def report(rows: list, changed: int, extra_mb: int) -> None:
+def report(rows: list, tree: dict, extra_mb: int) -> None:
     def per_node(run: dict, key: str) -> int:
-        values = {stats.get(key, 0) for stats in run["stats"].values()}
-        return max(values)
+        return max(stats.get(key, 0) for stats in run["stats"].values())
+
+    def opened(method: str, run: dict) -> int:
+        return 3 if method == "image" else per_node(run, "Number of regular files transferred") + 1
 
     print(f"Rollout of the conda_node role (one batch, forks = nodes); added env {ADDED['name']}"
-          + (f" with a {extra_mb} MiB payload" if extra_mb else " (test-bed packages: a few KB)"))
-    head = (f"{'nodes':>5} | {'first sync s':>12} | {'first sync bytes/node':>21} | {'add-one-env s':>13} | "
-            f"{'add-one-env bytes/node':>22} | {'changed bytes of the env':>24} | {'ratio moved/changed':>19} | "
-            f"{'s per node':>10}")
-    print(head)
-    print("-" * len(head))
-    for count, first, update in rows:
-        moved = per_node(update, "Total bytes sent")
-        print(f"{count:>5} | {first['wall']:>12.1f} | {per_node(first, 'Total bytes sent'):>21,} | "
-              f"{update['wall']:>13.1f} | {moved:>22,} | {changed:>24,} | {moved / changed:>19.2f} | "
-              f"{first['wall'] / count:>10.2f}")
+          + (f" with a {extra_mb} MiB payload" if extra_mb else " (test-bed packages)"))
+    print(f"tree v1: {tree['v1']['unique']:,} unique bytes (image {tree['v1']['image_bytes']:,}); "
+          f"v2: {tree['v2']['unique']:,} (image {tree['v2']['image_bytes']:,}); changed bytes {tree['changed']:,}")
+    cols = ["method", "nodes", "first s", "first bytes/node", "/unique", "first files opened", "entries stat'd",
+            "s per node", "update s", "update bytes/node", "/changed", "update files opened", "update/first"]
+    print(" | ".join(cols))
+    print("-" * 150)
+    for method, count, first, update in rows:
+        moved = per_node(first, "Total bytes sent")
+        umoved = per_node(update, "Total bytes sent")
+        stat_d = per_node(first, "Number of files") if method == "rsync" else 0
+        print(" | ".join([
+            method, str(count), f"{first['wall']:.1f}", f"{moved:,}", f"{moved / tree['v1']['unique']:.2f}",
+            str(opened(method, first)), f"{stat_d:,}", f"{first['wall'] / count:.1f}", f"{update['wall']:.1f}",
+            f"{umoved:,}", f"{umoved / tree['changed']:.2f}", str(opened(method, update)),
+            f"{update['wall'] / first['wall']:.2f}",
+        ]))
     print()
-    head = (f"{'nodes':>5} | {'first: copy task s':>18} | {'first: check task s':>19} | {'update: copy task s':>19} | "
-            f"{'update: check task s':>20} | {'update: file data bytes/node':>28} | {'file data/changed':>17}")
-    print(head)
-    print("-" * len(head))
-    for count, first, update in rows:
-        data = per_node(update, "Total transferred file size")
-        print(f"{count:>5} | {first['copy_s']:>18.2f} | {first['check_s']:>19.2f} | {update['copy_s']:>19.2f} | "
-              f"{update['check_s']:>20.2f} | {data:>28,} | {data / changed:>17.2f}")
-    print()
-    print("bytes/node: rsync's `Total bytes sent` on a node (file data + file list + protocol; the largest of the "
-          "nodes); file data: its `Total transferred file size`; changed bytes: the sizes of the added env's files "
-          "(manifest). Times: wall clock of the node play (Ansible start-up, facts, copy, sha256 check of every "
-          "file, hooks); s per node = first sync s / nodes. Task durations from the json callback, all nodes "
-          "in parallel.")
+    print("bytes/node: rsync's `Total bytes sent` on a node (the largest of the nodes); /unique: against the tree's "
+          "unique bytes (each hard-link group once); /changed: against the bytes the update must move; files "
+          "opened: files read on the share per node (rsync: files sent + the manifest; image: manifest, image, "
+          "sha256); entries stat'd: what rsync walks on the share per node. Times: wall clock of the node play "
+          "(Ansible start-up, facts, copy, check by sizes and times, switch); s per node = first s / nodes. "
+          "Copy/check task seconds: " + "; ".join(
+              f"{m} {c}: {f['copy_s']:.1f}/{f['check_s']:.1f}, {u['copy_s']:.1f}/{u['check_s']:.1f}"
+              for m, c, f, u in rows))
 
 
 if __name__ == "__main__":
