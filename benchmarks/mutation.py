@@ -182,7 +182,7 @@ def report(counts: dict[str, Counter]) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=TMP / "cpkgs-mutation", help="the copy mutmut runs in")
     parser.add_argument("--venv", type=Path, default=TMP / "cpkgs-mutmut-venv", help="mutmut's own venv")
     parser.add_argument("--files", nargs="*", default=[], help="mutate only these (paths inside the repo)")

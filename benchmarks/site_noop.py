@@ -165,8 +165,8 @@ def report(measures: Measures, top: int) -> None:
         verdict = ("met" if ratio <= TARGET else "NOT met") if column == 0 else "(less sensitive to other load)"
         print(f"| {what} | {site:.2f} | {base:.2f} | {ratio:.2f}x | ≤ {TARGET}x: {verdict} |")
     print()
-    medians = sorted(((statistics.median(v), name) for (_, name), v in measures.tasks.items()), reverse=True)
-    total = sum(seconds for seconds, _ in medians)
+    medians = sorted(((statistics.median(v), name) for (_order, name), v in measures.tasks.items()), reverse=True)
+    total = sum(seconds for seconds, _name in medians)
     roles: dict[str, list[float]] = {}
     for seconds, name in medians:
         role = name.split(" : ", 1)[0] if " : " in name else "(plays: facts, includes)"

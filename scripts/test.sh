@@ -38,7 +38,7 @@ trap 'rm -f "$CPKGS_TIMES" "$CPKGS_SKIPS"' EXIT
 # --- bootstrap --------------------------------------------------------------------------------------
 bootstrap() {
     cpkgs::apt ca-certificates python3 python3-venv git rsync zstd shellcheck zsh tcsh \
-        podman runc debootstrap uidmap slirp4netns fuse-overlayfs
+        podman runc debootstrap uidmap slirp4netns fuse-overlayfs squashfs-tools squashfuse
     cpkgs::venv
     cpkgs::ansible_env
     cpkgs::channel

@@ -133,9 +133,8 @@ def validate_name(name: str, param: str = "name") -> None:
 
 
 def _shown(value: str, keep: int = 8) -> str:
-    """A long value in a message: quoted, cut ``keep`` characters into its longest part, with an ellipsis."""
-    if len(value) <= 40:
-        return repr(value)
+    """A value too long for a directory name, in a message: quoted, cut ``keep`` characters into its longest part,
+    with an ellipsis."""
     longest = max(value.split("/"), key=len)
     return repr(value[: value.find(longest) + keep] + "…")
 

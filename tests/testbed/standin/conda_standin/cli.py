@@ -57,7 +57,7 @@ def find_root(environ: Mapping[str, str]) -> str:
     """
     if environ.get("CPKGS_STANDIN_ROOT"):
         return os.path.abspath(environ["CPKGS_STANDIN_ROOT"])
-    package = Path(__file__).resolve().parent
+    package = Path(os.path.abspath(__file__)).parent  # a symlinked prefix stays as given, as sys.prefix does
     if package.parent.name == "cpkgs-standin" and package.parent.parent.name == "lib":
         return str(package.parent.parent.parent)
     raise CondaStandinError("CondaError", f"cannot find the stand-in's tree from {package}; set CPKGS_STANDIN_ROOT")

@@ -37,7 +37,7 @@ def share(tmp_path: Path) -> Path:
         ([{"name": "e", "prefix": "/p", "specs": ["x"]}], "mutually exclusive: name|prefix found in envs"),
         ([{"specs": ["x"]}], "one of the following is required: name, prefix found in envs"),
         ([{"name": "e", "specs": ["x"], "colour": "red"}], "module: envs.colour. Supported parameters include: chan"),
-        ([{"name": "e", "specs": ["x"], "frozen": "maybe"}], "argument 'frozen' is of type str found in 'envs'"),
+        ([{"name": "e", "specs": ["x"], "frozen": "maybe"}], "The value 'maybe' is not a valid boolean"),
     ],
 )
 def test_items_are_checked_by_the_argument_spec(run_module: RunModule, share: Path, envs: list, wanted: str) -> None:
