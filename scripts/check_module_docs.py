@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Parse each module's DOCUMENTATION, EXAMPLES and RETURN as YAML (what ansible-doc does first), so stage lint
 fails in seconds on what sanity's yamllint, ansible-doc and validate-modules would all fail on later."""
 

@@ -74,7 +74,7 @@ stage_lint() {
     check antsibull-changelog lint
     check python scripts/gen_role_docs.py --check
     check python scripts/check_module_docs.py  # module docs parse as YAML (sanity would fail later)
-    # every tag runs what it names; item checks; a killed installer (the real-conda cases: stage real-testbed)
+    # every tag runs what it names; item checks; a killed installer and env build (real conda: stage real-testbed)
     check pytest -p no:cacheprovider -q tests/roles -k "not realconda"
 }
 
@@ -257,7 +257,8 @@ stage_real-testbed() {
     cd "$CPKGS_REPO" || return 1
     check env CPKGS_TEST_CONDA_EXE="$CPKGS_REAL_CONDA_EXE" CPKGS_TEST_INSTALLER="$CPKGS_REAL_INSTALLER" \
         pytest -p no:cacheprovider -q tests/testbed/tests/test_contract.py tests/testbed/tests/test_realconda.py
-    check pytest -p no:cacheprovider -q -k realconda tests/roles/test_conda_tree_killed.py  # kill -9 of its installer
+    # kill -9 of its installer, and of conda_env while real conda builds a release
+    check pytest -p no:cacheprovider -q -k realconda tests/roles/test_conda_tree_killed.py tests/roles/test_conda_env_killed.py
 }
 
 stage_real-integration() {

@@ -14,7 +14,7 @@ description:
     hard links). The file is rewritten only when the tree changed.
   - Hard links are recorded by link group. The paths of the tree that share one inode form a group whose first
     path in sorted order is its leader; the entry of every other member names it (C(link)). A copy that lost the
-    links (C(rsync) without C(-H)) or links files the tree does not is drift (RV(drift.changed)), as is a file
+    links (C(rsync) without C(-H)) or links files the tree does not is drift (C(drift.changed)), as is a file
     whose size, mode or modification time differs. A manifest written by version 1 of this format (no links, no
     times) is still read; then links and times are not compared.
   - With O(state=verified), scans a copy of the tree (a node's local disk) and compares it with the manifest. It

@@ -109,6 +109,8 @@ def _as_nobody(program: Path) -> subprocess.CompletedProcess:
 def test_a_killed_env_build_stays_closed_and_the_next_run_opens_it(work: Path, kind: str, point: str) -> None:
     if not INSTALLERS[kind].is_file():
         pytest.skip(f"no {kind} installer in {BUILD}")
+    if kind == "standin" and point == "part-way":
+        pytest.skip("the test bed's stand-in links a release in under half a second: too fast to stop part-way")
     tmp_path = work
     share = tmp_path / "share"
     tree = share / "anaconda3_linux"
