@@ -9,19 +9,17 @@ milliseconds after conda ends: too short a window to hit by polling, so that poi
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import processes
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,43 +49,21 @@ POINTS: dict[str, Callable[[Path], bool]] = {
 }
 
 
-def _pids(run: int, prefix: Path) -> tuple[list[int], bool]:
+def _pids(run: int, prefix: Path) -> list[int]:
     """Among the descendants of the ``ansible`` process ``run`` (never another process of the host: Molecule's
     containers run conda_env too), the module's process and conda's (their command lines name the module or the
-    prefix), with their own descendants; and whether conda is among them."""
+    prefix), with their own descendants; none until conda runs."""
     marks = (b"AnsiballZ_conda_env", str(prefix).encode())
-    parents, cmdlines = {}, {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdlines[int(entry.name)] = (entry / "cmdline").read_bytes()
-            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-
-    def below(pid: int, top: int) -> bool:
-        while pid > 1:
-            pid = parents.get(pid, 0)
-            if pid == top:
-                return True
-        return False
-
-    found = set()
-    for pid, cmdline in cmdlines.items():
-        program = cmdline.split(b"\0", 1)[0]
-        if (below(pid, run) and any(mark in cmdline for mark in marks)
-                and not program.endswith((b"rm", b"/bin/sh", b"sh"))):
-            found.add(pid)
-    found |= {pid for pid in cmdlines if any(below(pid, top) for top in found)}
-    conda = any(str(prefix).encode() in cmdlines.get(pid, b"") for pid in found)
-    return sorted(found), conda
-
-
-def _signal(pids: list[int], signum: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
+    procs = processes.table()
+    found = {
+        pid
+        for pid, (_ppid, cmdline) in procs.items()
+        if processes.below(pid, run, procs)
+        and any(mark in cmdline for mark in marks)
+        and not cmdline.split(b"\0", 1)[0].endswith((b"rm", b"/bin/sh", b"sh"))
+    }
+    pids = processes.with_descendants(found, procs)
+    return pids if any(str(prefix).encode() in procs[pid][1] for pid in pids if pid in procs) else []
 
 
 @pytest.fixture
@@ -125,20 +101,9 @@ def test_a_killed_env_build_stays_closed_and_the_next_run_opens_it(work: Path, k
            "-a", f"name=isis4.3.0 share_root={share} specs=isis=4.3.0 channels=file://{CHANNEL} "
                  "override_channels=true offline=true"]
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environ)
-    killed: list[int] = []
-    deadline = time.monotonic() + 300
-    while run.poll() is None and time.monotonic() < deadline and not killed:
-        pids, conda = _pids(run.pid, prefix)
-        if pids and conda:
-            _signal(pids, signal.SIGSTOP)
-            frozen, conda = _pids(run.pid, prefix)
-            _signal(frozen, signal.SIGSTOP)
-            if prefix.is_dir() and conda and POINTS[point](prefix):
-                killed = frozen
-                _signal(killed, signal.SIGKILL)
-            else:
-                _signal(frozen, signal.SIGCONT)
-        time.sleep(0.005)
+    killed = processes.kill_at(
+        run, lambda: _pids(run.pid, prefix), lambda: prefix.is_dir() and POINTS[point](prefix), timeout=300
+    )
     out = run.communicate(timeout=300)[0]
     assert killed, f"the build ended before the point {point!r} was seen:\n{out}"
     assert run.returncode != 0, out

@@ -10,16 +10,14 @@ Runs with the test bed's installer, and with real conda's when it is built
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+import processes
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,32 +49,9 @@ def _installer_pids(prefix: Path) -> list[int]:
     """The installer's processes: every process whose command line names the prefix (the installer is run with
     ``-p PREFIX``; what it starts inherits or names it), and their descendants."""
     wanted = str(prefix).encode()
-    found, parents = set(), {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        parents[int(entry.name)] = ppid
-        if wanted in cmdline and b"ansible" not in cmdline:
-            found.add(int(entry.name))
-    grew = True
-    while grew:
-        grew = False
-        for pid, ppid in parents.items():
-            if ppid in found and pid not in found:
-                found.add(pid)
-                grew = True
-    return sorted(found)
-
-
-def _signal(pids: list[int], signum: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):  # ended meanwhile
-            os.kill(pid, signum)
+    procs = processes.table()
+    found = {pid for pid, (_ppid, cmdline) in procs.items() if wanted in cmdline and b"ansible" not in cmdline}
+    return processes.with_descendants(found, procs)
 
 
 def _playbook(work: Path, kind: str) -> tuple[list[str], dict]:
@@ -118,20 +93,9 @@ def test_a_killed_installer_leaves_no_tree_and_the_next_run_installs_it(tmp_path
     prefix = tmp_path / "share" / "anaconda3_linux"
     cmd, environ = _playbook(tmp_path, kind)
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environ)
-    killed: list[int] = []
-    deadline = time.monotonic() + 240
-    while run.poll() is None and time.monotonic() < deadline and not killed:
-        pids = _installer_pids(prefix)
-        if pids:
-            _signal(pids, signal.SIGSTOP)
-            frozen = _installer_pids(prefix)  # with children started meanwhile
-            _signal(frozen, signal.SIGSTOP)
-            if prefix.is_dir() and POINTS[point](prefix):
-                killed = frozen
-                _signal(killed, signal.SIGKILL)
-            else:
-                _signal(frozen, signal.SIGCONT)
-        time.sleep(0.01)
+    killed = processes.kill_at(
+        run, lambda: _installer_pids(prefix), lambda: prefix.is_dir() and POINTS[point](prefix), timeout=240
+    )
     out = run.communicate(timeout=240)[0]
     assert killed, f"the installer finished before the point {point!r} was seen:\n{out}"
     assert run.returncode != 0, out
