@@ -21,34 +21,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_nfs_share import BUILD, INSTALLERS, MOUNT, NOBODY, REPO, Account, owner, run_as, share_root
+import test_roles_on_share
+from test_nfs_share import BUILD, INSTALLERS, NOBODY, REPO, Account, owner, run_as, share_root
 
 KIT = os.environ.get("CPKGS_NFS_RIG_KIT", "")
 SECOND = REPO / "tests" / "testbed" / "nfsrig" / "second_mount.sh"
 CHANNEL = BUILD / "channel" / "cpkgs-testbed"
 
+# The share tests' conditions (rig mounted, root, ansible-playbook), and the kit the second client is built from.
 pytestmark = [
-    pytest.mark.skipif(not MOUNT, reason="CPKGS_NFS_MOUNT is not set (stage nfs starts the NFS rig and sets it)"),
+    *test_roles_on_share.pytestmark,
     pytest.mark.skipif(not KIT, reason="CPKGS_NFS_RIG_KIT is not set (the second client is built from it)"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="the NFS share tests run as root (root is what gets squashed)"),
-    pytest.mark.skipif(not shutil.which("ansible-playbook"), reason="no ansible-playbook (test.sh puts it on PATH)"),
 ]
-
-PLAYBOOK = """\
-- name: The conda_tree role on the NFS share
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  module_defaults:
-    group/cpkgs.conda.conda: {share_root: "{{ share_root }}"}
-  roles:
-    - role: cpkgs.conda.conda_tree
-      vars:
-        conda_tree_owner: cpkgsadm
-        conda_tree_cache_dir: "{{ cache }}"
-        conda_tree_installers:
-          Linux-x86_64: {file: "{{ installer }}", sha256: "{{ sha256 }}"}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +69,7 @@ def test_two_hosts_install_the_same_tree_at_once(second: Path, workdir: Path) ->
     run_as(owner(), ["rm", "-rf", str(prefix)], timeout=600)
     installer = INSTALLERS["standin"]
     sha256 = Path(f"{installer}.sha256").read_text().split()[0]
-    (workdir / "tree.yml").write_text(PLAYBOOK)
+    (workdir / "tree.yml").write_text(test_roles_on_share.PLAYBOOK)
     env = dict(os.environ, ANSIBLE_NOCOLOR="1")
     env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(BUILD / "collections"))
     runs = []
@@ -93,7 +77,8 @@ def test_two_hosts_install_the_same_tree_at_once(second: Path, workdir: Path) ->
         cache = workdir / f"cache{index}"
         cache.mkdir()
         argv = ["ansible-playbook", "-i", "localhost,", "-e", "ansible_python_interpreter=/usr/bin/python3"]
-        argv += ["-e", f"share_root={root}", "-e", f"cache={cache}", "-e", f"installer={installer}"]
+        argv += ["-e", f"share_root={root}", "-e", "require_mount=false", "-e", f"cache={cache}"]
+        argv += ["-e", f"installer={installer}"]
         argv += ["-e", f"sha256={sha256}", str(workdir / "tree.yml")]
         runs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      cwd=REPO))
