@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -60,14 +60,6 @@ def conda(monkeypatch: pytest.MonkeyPatch) -> Conda:
     monkeypatch.setattr(AnsibleModule, "run_command", lambda _self, cmd, **_kwargs: fake(cmd))
     monkeypatch.setattr(os, "environ", dict(os.environ))  # main() replaces the environment conda runs in
     return fake
-
-
-@pytest.fixture(autouse=True)
-def _umask() -> Iterator[None]:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    yield
-    os.umask(mask)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -81,14 +81,6 @@ def conda(tree: Path, monkeypatch: pytest.MonkeyPatch) -> Conda:
     monkeypatch.setattr(AnsibleModule, "run_command", lambda _self, cmd, **_kwargs: fake(cmd))
     monkeypatch.setattr(os, "environ", dict(os.environ))  # repair replaces the environment conda runs in
     return fake
-
-
-@pytest.fixture(autouse=True)
-def _umask() -> Iterator[None]:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    yield
-    os.umask(mask)
 
 
 def _damage(tree: Path) -> None:
