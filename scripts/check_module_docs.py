@@ -1,5 +1,8 @@
 """Parse each module's DOCUMENTATION, EXAMPLES and RETURN as YAML (what ansible-doc does first), so stage lint
-fails in seconds on what sanity's yamllint, ansible-doc and validate-modules would all fail on later."""
+fails in seconds on what sanity's yamllint, ansible-doc and validate-modules would all fail on later; and check
+that no option whose name starts with ``_`` is documented: such options are set by an action plugin, not by users,
+and stay out of ansible-doc (validate-modules' ``undocumented-parameter`` is ignored for them in
+``tests/sanity/ignore-*.txt``)."""
 
 from __future__ import annotations
 
@@ -19,11 +22,16 @@ def problems(path: Path) -> list[str]:
             name = node.targets[0].id
             if name in NAMES and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
                 try:
-                    yaml.safe_load(node.value.value)
+                    doc = yaml.safe_load(node.value.value)
                 except yaml.YAMLError as exc:
                     mark = getattr(exc, "problem_mark", None)
                     line = f" (line {node.lineno + mark.line})" if mark else ""
                     found.append(f"{path}: {name}{line}: {getattr(exc, 'problem', exc)}")
+                    continue
+                if name == "DOCUMENTATION" and isinstance(doc, dict):
+                    internal = sorted(option for option in doc.get("options") or {} if option.startswith("_"))
+                    if internal:
+                        found.append(f"{path}: DOCUMENTATION documents internal options {', '.join(internal)}")
     return found
 
 

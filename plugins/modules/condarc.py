@@ -132,12 +132,6 @@ options:
     description: Keep a copy of the file as it was, with a timestamp in its name, before changing it.
     type: bool
     default: false
-  _content:
-    description: Internal, set by the action plugin (the new text of the file). Do not set it.
-    type: str
-  _expected_sha1:
-    description: Internal, set by the action plugin (the SHA-1 of the text the edit started from). Do not set it.
-    type: str
 notes:
   - A symbolic link at the file's path is followed (and its target edited) only when the account doing the I/O
     owns both the link and the directory holding it, for example root's own symlinked dotfile or a user's own;
