@@ -1002,3 +1002,243 @@ def test_render_condarc_quotes_nested_keys_that_are_not_plain() -> None:
         '  "a b": "x"',
         '  "https://x": "y"',
     ]
+
+
+# ------------------------------------------------------------- what the mutation run (benchmarks/mutation.py) found
+
+
+class StrictFileConda(FileConda):
+    """FileConda that, as real conda, reads the file ``--file`` names (a missing or unnamed file fails)."""
+
+    def _answer(self, cmd: list[str], sub: list[str]) -> tuple[int, str, str]:
+        named = cmd[cmd.index("--file") + 1] if "--file" in cmd else ""
+        if sub in (["env", "create"], ["env", "update"]) and not (named and Path(named).is_file()):
+            return 1, json.dumps({"exception_name": "EnvironmentFileNotFound", "message": "no file"}), ""
+        return super()._answer(cmd, sub)
+
+
+def test_update_from_a_file_names_the_file_and_records_the_request(tree: Path) -> None:
+    conda = StrictFileConda()
+    yml = _environment_yml(tree)
+    manager(tree, conda).run(env(file=str(yml)))
+    yml.write_text("name: e1\ndependencies:\n  - pkga=1.0\n")
+    checked = manager(tree, conda, check_mode=True).run(env(file=str(yml)))
+    assert checked["changed"] is True
+    assert checked["actions"]["link"] == [f"(from {yml})"]  # conda cannot dry-run `env update`: say so
+    conda.calls.clear()
+    updated = manager(tree, conda).run(env(file=str(yml)))
+    assert updated["changed"] is True
+    (call,) = conda.calls
+    assert call[call.index("--file") + 1] == str(yml)
+    conda.calls.clear()
+    assert manager(tree, conda).run(env(file=str(yml)))["changed"] is False
+    assert conda.calls == []
+
+
+def test_lockfile_update_records_the_request_and_check_mode_does_not(tree: Path, conda: FakeConda) -> None:
+    prefix = tree / "envs" / "e1"
+    manager(tree, conda).run(env(lockfile=str(_lock(tree.parent / "a.lock", "pkga-2.0-0", "pkgb-1.0-0"))))
+    record = (prefix / "conda-meta" / REQUEST_FILE).read_text()
+    new = str(_lock(tree.parent / "b.lock", "pkga-1.0-0", "pkgb-1.0-0"))
+    checked = manager(tree, conda, check_mode=True).run(env(lockfile=new))
+    assert checked["actions"] == {"link": ["pkga-1.0-0"], "unlink": ["pkga-2.0-0"]}
+    assert (prefix / "conda-meta" / REQUEST_FILE).read_text() == record
+    manager(tree, conda).run(env(lockfile=new))
+    (create,) = [call for call in conda.calls if call[1] == "create" and new in call]
+    assert create[create.index("--file") + 1] == new
+    conda.calls.clear()
+    assert manager(tree, conda).run(env(lockfile=new))["changed"] is False
+    assert conda.calls == []
+
+
+def test_lockfile_that_already_matches_is_recorded_once(tree: Path, conda: FakeConda) -> None:
+    """The env already holds the lock's packages (built from specs): no conda, and the record is refreshed so the
+    next run needs no comparison of URLs either."""
+    manager(tree, conda).run(env(specs=["pkga"]))
+    lock = str(_lock(tree.parent / "a.lock", "pkga-2.0-0", "pkgb-1.0-0", "pkgc-1.0-0"))
+    checked = manager(tree, conda, check_mode=True).run(env(lockfile=lock))
+    assert checked["changed"] is False
+    assert _recorded(tree)["lockfile_sha256"] is None  # check mode writes no record
+    conda.calls.clear()
+    assert manager(tree, conda).run(env(lockfile=lock))["changed"] is False
+    assert conda.calls == []
+    assert _recorded(tree)["lockfile_sha256"] is not None
+
+
+def test_lockfile_rebuild_restores_the_envs_own_files_with_their_modes(tree: Path, conda: FakeConda) -> None:
+    prefix = tree / "envs" / "e1"
+    manager(tree, conda).run(env(lockfile=str(_lock(tree.parent / "a.lock", "pkga-2.0-0"))))
+    condarc = prefix / ".condarc"
+    condarc.write_text("channels: [x]\n")
+    condarc.chmod(0o640)
+    mark = prefix / "conda-meta" / "frozen"
+    mark.write_text("{}")
+    mark.chmod(0o604)
+    manager(tree, conda).run(env(lockfile=str(_lock(tree.parent / "b.lock", "pkga-1.0-0"))))
+    assert (condarc.read_text(), condarc.stat().st_mode & 0o7777) == ("channels: [x]\n", 0o640)
+    assert (mark.read_text(), mark.stat().st_mode & 0o7777) == ("{}", 0o604)
+
+
+class KeepingConda(FakeConda):
+    """conda that, re-creating from a lockfile, leaves the env's .condarc where it was (and drops the rest)."""
+
+    def _create_explicit(self, prefix: Path, lockfile: Path) -> tuple[int, str, str]:  # type: ignore[override]
+        kept = (prefix / ".condarc").read_bytes() if (prefix / ".condarc").exists() else None
+        answer = FakeConda._create_explicit(prefix, lockfile)
+        if kept is not None:
+            (prefix / ".condarc").write_bytes(b"# conda's own\n" + kept)
+        return answer
+
+
+def test_lockfile_rebuild_keeps_what_conda_left_in_place(tree: Path) -> None:
+    conda = KeepingConda()
+    prefix = tree / "envs" / "e1"
+    manager(tree, conda).run(env(lockfile=str(_lock(tree.parent / "a.lock", "pkga-2.0-0"))))
+    (prefix / ".condarc").write_text("channels: [x]\n")
+    (prefix / "conda-meta" / "frozen").write_text("{}")
+    manager(tree, conda).run(env(lockfile=str(_lock(tree.parent / "b.lock", "pkga-1.0-0"))))
+    assert (prefix / ".condarc").read_text() == "# conda's own\nchannels: [x]\n"  # left as conda left it
+    assert (prefix / "conda-meta" / "frozen").read_text() == "{}"  # the one conda deleted is put back
+
+
+def test_lockfile_rebuild_does_not_turn_a_linked_condarc_into_a_copy(tree: Path, conda: FakeConda) -> None:
+    prefix = tree / "envs" / "e1"
+    manager(tree, conda).run(env(lockfile=str(_lock(tree.parent / "a.lock", "pkga-2.0-0"))))
+    shared_rc = tree.parent / "site.condarc"
+    shared_rc.write_text("channels: [site]\n")
+    (prefix / ".condarc").symlink_to(shared_rc)
+    manager(tree, conda).run(env(lockfile=str(_lock(tree.parent / "b.lock", "pkga-1.0-0"))))
+    assert not (prefix / ".condarc").exists()  # conda deleted the link; no private copy appears in its place
+    assert shared_rc.read_text() == "channels: [site]\n"
+
+
+def test_rebuild_of_an_interrupted_build_is_reported_and_recorded(tree: Path, conda: FakeConda) -> None:
+    prefix = tree / "envs" / "e1"
+    _closed_leftover(prefix, complete=False)
+    checked = manager(tree, conda, check_mode=True).run(env(specs=["pkga"]))
+    assert checked["rebuilt"] is True
+    assert checked["actions"]["link"] == [f"(rebuild of {prefix}, left by an interrupted build)"]
+    result = manager(tree, conda).run(env(specs=["pkga"]))
+    assert result["rebuilt"] is True
+    assert _recorded(tree)["specs"] == ["pkga"]
+    (planned,) = plan(tree, env(specs=["pkga"]))
+    assert (planned["needs_work"], planned["reason"]) == (False, "up to date")
+
+
+@pytest.mark.parametrize(
+    ("value", "param"),
+    [
+        ({"channels": [object()]}, "condarc.channels"),
+        ({"proxy_servers": {"http": object()}}, "condarc.proxy_servers"),
+        ({"auto_stack": object()}, "condarc.auto_stack"),
+    ],
+)
+def test_render_condarc_names_the_key_of_a_bad_value(value: dict, param: str) -> None:
+    with pytest.raises(InputError, match=rf"^{param}: values must be strings"):
+        render_condarc(value)
+
+
+def test_render_condarc_writes_what_conda_reads_back() -> None:
+    import yaml
+
+    wanted = {
+        "always_yes": True,
+        "changeps1": False,
+        "ssl_verify": None,
+        "remote_max_retries": 3,
+        "remote_backoff_factor": 1.5,
+        "channels": [],
+        "default_channels": ["a", True, None],
+        "proxy_servers": {},
+        "custom_channels": {"x": False},
+        "env_prompt": "({name}) ",
+    }
+    text = render_condarc(wanted)
+    assert text.startswith(ENV_CONDARC_HEADER) and text.endswith("\n") and not text.endswith("\n\n")
+    assert yaml.safe_load(text) == wanted
+
+
+def test_env_condarc_with_bytes_that_are_not_utf8_is_rewritten(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"], condarc={"channels": ["a"]}))
+    path = tree / "envs" / "e1" / ".condarc"
+    path.write_bytes(path.read_bytes() + b"# caf\xe9\n")
+    result = manager(tree, conda).run(env(specs=["pkga"], condarc={"channels": ["a"]}))
+    assert result["condarc_changed"] is True
+    assert path.read_text() == render_condarc({"channels": ["a"]})
+
+
+def test_env_condarc_follows_the_umask(tree: Path, conda: FakeConda) -> None:
+    """The env's .condarc is as readable as the umask lets files be (group-writable under 0002)."""
+    old = os.umask(0o002)
+    try:
+        manager(tree, conda).run(env(specs=["pkga"], condarc={"channels": ["a"]}))
+    finally:
+        os.umask(old)
+    assert (tree / "envs" / "e1" / ".condarc").stat().st_mode & 0o777 == 0o664
+
+
+def test_env_condarc_of_another_writer_is_refused_naming_the_option(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    path = tree / "envs" / "e1" / ".condarc"
+    path.write_text("channels: [mine]\n")
+    with pytest.raises(InputError, match=r"^envs\[0\]\.condarc: .*/e1/\.condarc was not written by conda_env"):
+        manager(tree, conda).run(EnvSpec({"name": "e1", "specs": ["pkga"], "condarc": {"channels": ["a"]}}, "envs[0]"))
+    assert path.read_text() == "channels: [mine]\n"
+
+
+@pytest.mark.parametrize(
+    ("answer", "err", "message"),
+    [
+        ({"message": "boom"}, "", "CondaError: boom"),  # rc != 0, no exception name
+        ({"error": "broken pipe"}, "", "CondaError: broken pipe"),
+        ({"exception_name": "X"}, "said on stderr\n", "X: said on stderr"),
+        (
+            {"exception_name": "CondaMultiError", "errors": [{"message": "one"}, {"exception_name": "B"}]},
+            "stderr",
+            "CondaMultiError: CondaError: one; B: ",  # the inner errors do not repeat stderr
+        ),
+    ],
+)
+def test_runner_error_message_from_what_conda_printed(answer: dict, err: str, message: str) -> None:
+    runner = CondaRunner(lambda cmd: (1, json.dumps(answer), err), "conda")
+    with pytest.raises(CondaError) as caught:
+        runner.json(["install", "--prefix", "/e", "--yes", "x"])
+    assert caught.value.message == message
+    assert caught.value.rc == 1
+
+
+def test_lockfile_comments_and_hashes_are_not_urls(tmp_path: Path) -> None:
+    from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import read_lockfile
+
+    lock = tmp_path / "e.lock"
+    lock.write_text(
+        "# platform: linux-64\n@EXPLICIT\n\nhttps://c/noarch/a-1-0.conda#0123abcd\n  https://c/noarch/b-1-0.tar.bz2  \n"
+    )
+    assert read_lockfile(str(lock)) == ["https://c/noarch/a-1-0.conda", "https://c/noarch/b-1-0.tar.bz2"]
+
+
+def test_lockfile_errors_name_the_file_and_why(tmp_path: Path) -> None:
+    from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import read_lockfile
+
+    missing = tmp_path / "none.lock"
+    with pytest.raises(InputError) as caught:
+        read_lockfile(str(missing))
+    assert str(caught.value) == f"lockfile: cannot read {str(missing)!r}: No such file or directory"
+    plain = tmp_path / "plain.lock"
+    plain.write_text("https://c/noarch/a-1-0.conda\n")
+    with pytest.raises(InputError) as caught:
+        read_lockfile(str(plain))
+    assert str(caught.value) == f"lockfile: {str(plain)!r} is not an explicit lockfile (no @EXPLICIT line)"
+
+
+def test_lockfile_labels_drop_the_package_suffix(tree: Path, conda: FakeConda) -> None:
+    lock = tree.parent / "a.lock"
+    lock.write_text("@EXPLICIT\nhttps://c/noarch/pkga-2.0-0.tar.bz2\nhttps://c/noarch/pkgb-1.0-0.conda\nhttps://c/x\n")
+    checked = manager(tree, conda, check_mode=True).run(env(lockfile=str(lock)))
+    assert checked["actions"]["link"] == ["pkga-2.0-0", "pkgb-1.0-0", "x"]
+
+
+def test_unreadable_file_message_says_why(tree: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        EnvSpec({"name": "e1", "file": str(tree / "none.yml")}).request()
+    assert str(caught.value) == f"file: cannot read {str(tree / 'none.yml')!r}: No such file or directory"

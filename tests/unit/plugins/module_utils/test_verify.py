@@ -379,3 +379,168 @@ def test_resolve_envs_root_is_base_and_each_env_once(tmp_path: Path) -> None:
     ]
     with pytest.raises(InputError, match=r"^envs\[0\]: no environment named 'notenv' in envs_dirs"):
         resolve_envs(["notenv"], str(root), envs_dirs)
+
+
+# ------------------------------------------------------------- what the mutation run (benchmarks/mutation.py) found
+
+
+def test_the_result_reports_frozen_and_unreadable_records(tmp_path: Path) -> None:
+    prefix, _cache = _make_env(tmp_path)
+    (prefix / "conda-meta" / "a-broken-1-0.json").write_text("{not json")
+    (prefix / "conda-meta" / "b-list-1-0.json").write_text("[]")
+    (prefix / "conda-meta" / "c-nameless-1-0.json").write_text('{"version": "1"}')
+    result = audit_env("e1", str(prefix)).result()
+    assert result["frozen"] is True
+    assert result["unreadable"] == [
+        "conda-meta/a-broken-1-0.json",
+        "conda-meta/b-list-1-0.json",
+        "conda-meta/c-nameless-1-0.json",
+    ]
+    assert result["counts"]["packages"] == 1  # the readable record after the unreadable ones is still audited
+    (prefix / "conda-meta" / "frozen").unlink()
+    assert audit_env("e1", str(prefix)).result()["frozen"] is False
+
+
+def test_a_fresh_audit_shares_no_lists_with_another(tmp_path: Path) -> None:
+    prefix, _cache = _make_env(tmp_path)
+    first = audit_env("e1", str(prefix))
+    first.unreadable.append("x")
+    assert audit_env("e1", str(prefix)).unreadable == []
+
+
+@pytest.mark.parametrize(
+    ("record", "label", "spec"),
+    [
+        ({"name": "isis", "version": "4.3.0", "build": "py311_0"}, "isis-4.3.0-py311_0", "isis==4.3.0[build=py311_0]"),
+        ({"name": "isis", "version": "4.3.0", "build_string": "h1_2"}, "isis-4.3.0-h1_2", "isis==4.3.0[build=h1_2]"),
+        ({"name": "isis", "version": "4.3.0"}, "isis-4.3.0-", "isis==4.3.0[build=]"),
+    ],
+)
+def test_label_and_spec_take_the_build_from_either_key(record: dict, label: str, spec: str) -> None:
+    from ansible_collections.cpkgs.conda.plugins.module_utils._verify import record_label
+
+    assert record_label(record) == label
+    assert reinstall_spec(record) == spec
+
+
+def test_the_cache_is_found_from_extracted_package_dir_too(tmp_path: Path) -> None:
+    prefix, cache = _make_env(tmp_path)
+    record = json.loads((prefix / "conda-meta" / "tool-1.0-0.json").read_text())
+    del record["link"]
+    record["extracted_package_dir"] = str(cache)
+    (cache / "share" / "data").write_bytes(b"short")
+    assert cache_damage(record) == str(cache)
+
+
+def _cache_with(tmp_path: Path, entries: list, files: dict | None = None) -> dict:
+    cache = tmp_path / "pkgs" / "p-1-0"
+    (cache / "info").mkdir(parents=True)
+    for rel, data in (files or {}).items():
+        target = cache / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if data is None:
+            target.mkdir()
+        elif isinstance(data, tuple):
+            target.symlink_to(data[0])
+        else:
+            target.write_bytes(data)
+    (cache / "info" / "paths.json").write_text(json.dumps({"paths": entries}))
+    return {"name": "p", "version": "1", "build": "0", "link": {"source": str(cache)}}
+
+
+@pytest.mark.parametrize(
+    ("entries", "files", "damaged"),
+    [
+        ([{"_path": "d", "path_type": "directory"}], {"d": None}, False),
+        ([{"_path": "d", "path_type": "directory"}], {"d": b"x"}, True),  # a file where a directory was
+        ([{"_path": "f"}], {"f": b"abc"}, False),  # hardlink by default, no size or sha: exists and regular
+        ([{"_path": "f"}], {"f": None}, True),  # a directory where a file was
+        ([{"_path": "f", "size_in_bytes": 3}], {"f": b"abc"}, False),
+        ([{"_path": "f", "size_in_bytes": 4}], {"f": b"abc"}, True),
+        ([{"_path": "f", "sha256": hashlib.sha256(b"abc").hexdigest()}], {"f": b"abc"}, False),
+        ([{"_path": "f", "sha256": hashlib.sha256(b"abd").hexdigest()}], {"f": b"abc"}, True),
+        ([{"_path": "l", "path_type": "softlink"}], {"l": ("f",), "f": b"x"}, False),
+        ([{"_path": "l", "path_type": "softlink"}], {"l": b"x"}, True),
+        ([{"_path": "../outside"}], {}, True),  # an entry that leaves the package cannot be checked
+        (["not an entry"], {}, True),
+        ([{"path": "no _path"}], {}, True),
+        ([{"_path": "gone"}], {}, True),
+    ],
+)
+def test_cache_damage_per_kind_of_entry(tmp_path: Path, entries: list, files: dict, damaged: bool) -> None:
+    record = _cache_with(tmp_path, entries, files)
+    assert (cache_damage(record) is not None) is damaged
+
+
+def test_a_cache_without_paths_json_is_not_trusted(tmp_path: Path) -> None:
+    record = _cache_with(tmp_path, [])
+    assert cache_damage(record) is None  # an empty package is intact
+    (Path(record["link"]["source"]) / "info" / "paths.json").unlink()
+    assert cache_damage(record) == record["link"]["source"]
+
+
+@pytest.mark.parametrize(
+    ("urls", "channels"),
+    [
+        (["https://conda.anaconda.org/conda-forge/linux-64/a-1-0.conda"], ["https://conda.anaconda.org/conda-forge"]),
+        (["file:///srv/ch/noarch/a-1-0.conda", "file:///srv/ch/linux-64/b-1-0.conda"], ["file:///srv/ch"]),
+        (["https://h/noarch/a-1-0.conda"], ["https://h"]),  # the shortest URL that names a channel
+        (["https://a-1-0.conda", "/srv/ch/noarch/a-1-0.conda", None], []),  # no channel in them: conda's own channels
+    ],
+)
+def test_repair_takes_the_channels_from_the_packages_urls(urls: list, channels: list) -> None:
+    records = [{"name": f"p{index}", "url": url} for index, url in enumerate(urls)]
+    args = Verifier(None).channel_args(records)
+    assert [args[i + 1] for i, arg in enumerate(args) if arg == "--channel"] == channels
+
+
+def test_defaults_check_sums_and_unexpected_files_and_ask_conda_online(tmp_path: Path) -> None:
+    prefix, _cache = _make_env(tmp_path)
+    (prefix / "stray.txt").write_text("x")
+    _same_size_edit(prefix)
+    result = Verifier(None).run("e1", str(prefix))
+    assert result["unexpected"] == ["stray.txt"]
+    assert result["packages"] == {"tool-1.0-0": {"changed": ["share/data"], "missing": []}}
+    assert Verifier(None).channel_args([{"url": "file:///srv/ch/noarch/a-1-0.conda"}]) == [
+        "--channel",
+        "file:///srv/ch",
+    ]
+
+
+def test_a_clean_audit_reports_nothing_changed(tmp_path: Path) -> None:
+    prefix, _cache = _make_env(tmp_path)
+    result = Verifier(None).run("e1", str(prefix))
+    assert result["changed"] is False
+    assert (result["repaired"], result["cache_cleared"]) == ([], [])
+
+
+def test_repair_without_conda_names_the_option(tmp_path: Path) -> None:
+    prefix, _cache = _make_env(tmp_path)
+    (prefix / "share" / "data").unlink()
+    with pytest.raises(InputError) as caught:
+        Verifier(None, repair=True).run("e1", str(prefix))
+    assert str(caught.value) == "conda_exe: no conda executable to repair with"
+
+
+def test_repair_diff_lists_each_damaged_file_and_the_failure_names_the_command(tmp_path: Path) -> None:
+    from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import CondaError
+
+    prefix, _cache = _make_env(tmp_path)
+    _same_size_edit(prefix)
+    (prefix / "bin" / "tool").unlink()
+    checked = Verifier(CondaRunner(FakeRun(), "conda"), repair=True, check_mode=True).run("e1", str(prefix))
+    assert checked["diff"] == {
+        "before": "tool-1.0-0: changed share/data\ntool-1.0-0: missing bin/tool\n",
+        "after": "",
+        "before_header": f"{prefix} (damaged package files)",
+        "after_header": f"{prefix} (damaged package files)",
+    }
+    runner = CondaRunner(FakeRun(), "conda")
+    with pytest.raises(CondaError) as caught:
+        Verifier(runner, repair=True).run("e1", str(prefix))
+    assert caught.value.message == (
+        f"{prefix}: still damaged after the reinstall: "
+        "tool-1.0-0 {'changed': ['share/data'], 'missing': ['bin/tool']}"
+    )
+    assert caught.value.rc == 0
+    assert caught.value.cmd == runner.calls[-1]
