@@ -1,0 +1,177 @@
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The conda_facts action plugin with the conda_facts module run in-process where Ansible would run it on the
+host: without the opt-in it is the module; with it, the last opted-in look of this run stands for the next one
+only while options, host, account and the facts themselves are the same, and never after a role dropped it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import pytest
+
+from ansible_collections.cpkgs.conda.plugins.action.conda_facts import ActionModule
+from ansible_collections.cpkgs.conda.plugins.modules import conda_facts
+from ansible_collections.cpkgs.conda.plugins.plugin_utils._facts_reuse import KEY, OPT_IN, STASH, look_key, reusable
+
+RunModule = Callable[[ModuleType, dict], dict]  # the run_module fixture (tests/unit/plugins/conftest.py)
+
+
+class Host:
+    """One host's variables across the tasks of a run, as the variable manager keeps them: facts and the
+    registered results of the looks (``register: __cpkgs_conda_facts``)."""
+
+    def __init__(self, run_module: RunModule) -> None:
+        self.run_module = run_module
+        self.module_runs = 0
+        self.vars: dict = {"inventory_hostname": "node1", "ansible_facts": {}}
+
+    def look(self, args: dict, reuse: bool = True, become_user: str | None = None, async_val: int = 0,
+             register: bool = True) -> dict:  # fmt: skip
+        task = SimpleNamespace(args=dict(args), check_mode=False, diff=False, async_val=async_val,
+                               action="cpkgs.conda.conda_facts", delegate_to=None)  # fmt: skip
+        context = SimpleNamespace(remote_user="admin", become=become_user is not None, become_method="sudo",
+                                  become_user=become_user)  # fmt: skip
+        connection = SimpleNamespace(_shell=SimpleNamespace(tmpdir=None), has_native_async=False)
+        action = ActionModule(task, connection, context, None, None, None)
+
+        def execute_module(module_name: str | None = None, module_args: dict | None = None,
+                           task_vars: dict | None = None, wrap_async: bool = False) -> dict:  # fmt: skip
+            self.module_runs += 1
+            return self.run_module(conda_facts, dict(module_args or task.args, _ansible_check_mode=False))
+
+        action._execute_module = execute_module
+        action._remove_tmp_path = lambda path: None
+        task_vars = dict(self.vars, **({OPT_IN: True} if reuse else {}))
+        result = action.run(task_vars=task_vars)
+        self.vars["ansible_facts"] = dict(self.vars["ansible_facts"], **result.get("ansible_facts", {}))
+        if register:
+            self.vars[STASH] = result
+        return result
+
+
+@pytest.fixture
+def host(run_module: RunModule) -> Host:
+    return Host(run_module)
+
+
+@pytest.fixture
+def share(tmp_path: Path) -> Path:
+    (tmp_path / "share" / "anaconda3_linux" / "conda-meta").mkdir(parents=True)
+    (tmp_path / "share" / "anaconda3_linux" / "conda-meta" / "history").write_text("")
+    return tmp_path / "share"
+
+
+def test_without_the_opt_in_every_look_runs_the_module(host: Host, share: Path) -> None:
+    first = host.look({"share_root": str(share), "gather_envs": False}, reuse=False)
+    second = host.look({"share_root": str(share), "gather_envs": False}, reuse=False)
+    assert host.module_runs == 2
+    assert first["ansible_facts"]["conda"]["installed"] is True
+    assert KEY not in second and "reused" not in second
+
+
+def test_the_second_identical_look_reuses_the_first(host: Host, share: Path) -> None:
+    first = host.look({"share_root": str(share), "gather_envs": False})
+    second = host.look({"share_root": str(share), "gather_envs": False})
+    third = host.look({"share_root": str(share), "gather_envs": False})
+    assert host.module_runs == 1
+    assert (first["reused"], second["reused"], third["reused"]) == (False, True, True)
+    assert second["changed"] is False
+    assert second["ansible_facts"]["conda"] == first["ansible_facts"]["conda"]
+    assert second[KEY] == first[KEY]
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda args: dict(args, tree_names={"Linux": "other"}), "other options (the play's module_defaults)"),
+        (lambda args: dict(args, gather_envs=True), "another option of the look"),
+    ],
+)
+def test_other_options_look_again(host: Host, share: Path, change: Callable[[dict], dict], why: str) -> None:
+    args = {"share_root": str(share), "gather_envs": False}
+    host.look(args)
+    again = host.look(change(args))
+    assert host.module_runs == 2, why
+    assert again["reused"] is False
+
+
+def test_another_account_looks_again(host: Host, share: Path) -> None:
+    args = {"share_root": str(share), "gather_envs": False}
+    host.look(args)
+    again = host.look(args, become_user="cpkgsadm")
+    assert host.module_runs == 2
+    assert again["reused"] is False
+
+
+def test_facts_changed_by_another_look_end_the_reuse(host: Host, share: Path) -> None:
+    """conda_tree looks again after its installer (not registered): the next opted-in look must not hand back
+    the look from before the install."""
+    args = {"share_root": str(share), "gather_envs": False}
+    (share / "anaconda3_linux" / "conda-meta" / "history").unlink()
+    before = host.look(args)
+    assert before["ansible_facts"]["conda"]["installed"] is False
+    (share / "anaconda3_linux" / "conda-meta" / "history").write_text("")
+    host.look(args, reuse=False, register=False)  # the look after the installer
+    after = host.look(args)
+    assert host.module_runs == 3
+    assert after["reused"] is False
+    assert after["ansible_facts"]["conda"]["installed"] is True
+
+
+def test_a_dropped_look_is_not_reused(host: Host, share: Path) -> None:
+    """conda_tree sets __cpkgs_conda_facts to {} after changing the tree: the next role looks again."""
+    args = {"share_root": str(share), "gather_envs": False}
+    host.look(args)
+    (share / "anaconda3_linux" / ".condarc").write_text("channels: [x]\n")
+    host.vars[STASH] = {}
+    again = host.look(args)
+    assert host.module_runs == 2
+    assert again["reused"] is False
+    assert str(share / "anaconda3_linux" / ".condarc") in again["ansible_facts"]["conda"]["condarc"]["files"]
+
+
+def test_cleared_facts_end_the_reuse(host: Host, share: Path) -> None:
+    args = {"share_root": str(share), "gather_envs": False}
+    host.look(args)
+    host.vars["ansible_facts"] = {}  # meta: clear_facts
+    again = host.look(args)
+    assert host.module_runs == 2
+    assert again["ansible_facts"]["conda"]["root_prefix"] == str(share / "anaconda3_linux")
+
+
+def test_an_async_look_runs_the_module(host: Host, share: Path) -> None:
+    args = {"share_root": str(share), "gather_envs": False}
+    host.look(args)
+    host.look(args, async_val=10)
+    assert host.module_runs == 2
+
+
+def test_a_failed_look_is_not_reused(host: Host, share: Path) -> None:
+    bad = {"share_root": "relative/share", "gather_envs": False}
+    failed = host.look(bad)
+    assert failed.get("failed") is True
+    assert KEY not in failed
+    host.look(bad)
+    assert host.module_runs == 2
+
+
+def test_reusable_needs_the_same_key_and_facts() -> None:
+    key = look_key({"share_root": "/s"}, "node1", remote_user="admin")
+    facts = {"conda": {"root_prefix": "/s/anaconda3_linux"}}
+    stash = {KEY: key, "ansible_facts": facts, "changed": False}
+    assert reusable(stash, key, facts) == facts["conda"]
+    assert reusable(stash, key, {"conda": {"root_prefix": "/elsewhere"}}) is None
+    assert reusable(stash, look_key({"share_root": "/s"}, "node2", remote_user="admin"), facts) is None
+    assert reusable(dict(stash, skipped=True), key, facts) is None
+    assert reusable({}, key, facts) is None
+    assert reusable(None, key, facts) is None
+
+
+def test_the_become_method_counts_only_with_become() -> None:
+    plain = look_key({}, "node1", remote_user="admin", become_method="sudo")
+    assert look_key({}, "node1", remote_user="admin", become_method="su", become_user="ignored") == plain
+    su_root = look_key({}, "node1", remote_user="admin", become=True, become_method="su", become_user="root")
+    assert su_root != look_key({}, "node1", remote_user="admin", become=True, become_method="sudo", become_user="root")
