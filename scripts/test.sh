@@ -16,6 +16,7 @@
 # kit it is skipped.
 #
 #   CPKGS_IT_TARGETS="conda_env condarc" ...   # only these integration targets
+#   CPKGS_AT_ONCE=0 ...                        # sanity and integration: one ansible-core after the other
 #
 # Every stage runs even when an earlier one failed; the exit status is non-zero if any stage failed.
 
@@ -75,7 +76,7 @@ stage_lint() {
     check python scripts/gen_role_docs.py --check
     check python scripts/check_module_docs.py  # module docs parse as YAML (sanity would fail later)
     # every tag runs what it names; item checks; a killed installer and env build (real conda: stage real-testbed)
-    check pytest -p no:cacheprovider -q tests/roles -k "not realconda"
+    check pytest -p no:cacheprovider -q -n 2 tests/roles -k "not realconda"
 }
 
 # ansible-test wants the collection under ansible_collections/NAMESPACE/NAME; copy the tracked files
@@ -135,8 +136,42 @@ on_each_core() {
     done
 }
 
+# on_each_core_at_once NAME ARGS...: as on_each_core, with the ansible-core versions side by side (a sanity or
+# integration run keeps about one core busy; the machines have two). Each run's output goes to a file and is
+# printed whole when the run ends, in the matrix's order. CPKGS_AT_ONCE=0 runs them one after the other.
+on_each_core_at_once() {
+    if [ "${CPKGS_AT_ONCE:-1}" = 0 ]; then
+        on_each_core "$@"
+        return
+    fi
+    local name="$1" entry core py venv arg dir rc i
+    shift
+    local pids=() labels=()
+    dir="$(mktemp -d "${TMPDIR:-/tmp}/cpkgs-at-once.XXXXXX")" || return 1
+    for entry in $COMPAT_MATRIX; do
+        core="${entry%@*}" py="${entry#*@}"
+        venv="$(cpkgs::matrix_venv "$core" "$py")" || { STAGE_RC=1; continue; }
+        local args=()
+        for arg in "$@"; do args+=("${arg//@PY@/$py}"); done
+        cpkgs::timed "$name:$core" in_venv "$venv" ansible_test "${args[@]}" >"$dir/$core.log" 2>&1 &
+        pids+=("$!") labels+=("$name:$core")
+    done
+    echo "running ${labels[*]} side by side; each one's output follows when it ends"
+    for i in "${!pids[@]}"; do
+        rc=0
+        wait "${pids[$i]}" || rc=$?
+        printf -- '----- %s -----\n' "${labels[$i]}"
+        cat "$dir/${labels[$i]#*:}.log"
+        if [ "$rc" -ne 0 ]; then
+            printf '\033[31mFAILED (rc=%s): %s\033[0m\n' "$rc" "${labels[$i]}" >&2
+            STAGE_RC=1
+        fi
+    done
+    rm -rf "$dir"
+}
+
 stage_sanity() {
-    on_each_core sanity sanity --local --python @PY@ --color yes
+    on_each_core_at_once sanity sanity --local --python @PY@ --color yes
 }
 
 stage_testbed() {
@@ -165,7 +200,7 @@ stage_integration() {
     if [ -n "${CPKGS_IT_MAIN_CORE:-}" ]; then  # the main venv's ansible-core only (stage real-integration)
         check ansible_test integration --local --python 3.11 --color yes "${targets[@]}"
     else
-        on_each_core integration integration --local --python @PY@ --color yes "${targets[@]}"
+        on_each_core_at_once integration integration --local --python @PY@ --color yes "${targets[@]}"
     fi
 }
 
