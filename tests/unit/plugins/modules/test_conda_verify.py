@@ -183,3 +183,60 @@ def test_repair_without_a_conda_fails_naming_conda_exe(tree: Path, conda: Conda,
     (tree / "bin" / "conda").unlink()
     result = run_module(conda_verify, {"root_prefix": str(tree), "repair": True})
     assert result["msg"] == f"conda_exe: no conda executable in {tree}: repair needs one; set conda_exe"
+
+
+# ------------------------------------------------------------- what the mutation run (benchmarks/mutation.py) found
+
+
+def test_repair_runs_conda_with_the_umask_a_clean_environment_and_the_options(
+    tree: Path, conda: Conda, run_module: RunModule, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = {}
+
+    def recording(cmd: list[str]) -> tuple[int, str, str]:
+        mask = os.umask(0)
+        os.umask(mask)
+        seen.update(umask=mask, conda_prefix=os.environ.get("CONDA_PREFIX"), sudo=os.environ.get("SUDO_UID"))
+        return Conda.__call__(conda, cmd)
+
+    monkeypatch.setattr(AnsibleModule, "run_command", lambda _self, cmd, **_kwargs: recording(cmd))
+    os.environ.update(CONDA_PREFIX="/elsewhere", SUDO_UID="1000")
+    _damage(tree)
+    args = {"root_prefix": str(tree), "envs": ["e1"], "repair": True, "offline": True, "override_channels": True}
+    result = run_module(conda_verify, dict(args, umask="0027"))
+    assert result["clean"] is True
+    assert seen == {"umask": 0o027, "conda_prefix": None, "sudo": None}
+    install = conda.calls[-1]
+    assert install[install.index("--channel") + 1] == "file:///srv/conda-channel"  # the package's own channel
+    assert "--offline" in install and "--override-channels" in install
+
+
+def test_a_failed_repair_names_the_env_and_says_what_conda_said(
+    tree: Path, conda: Conda, run_module: RunModule, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer = {"exception_name": "PackagesNotFoundError", "message": "tool==1.0 is gone"}
+    monkeypatch.setattr(AnsibleModule, "run_command", lambda _self, cmd, **_kwargs: (1, json.dumps(answer), ""))
+    _damage(tree)
+    prefix = tree / "envs" / "e1"
+    result = run_module(conda_verify, {"root_prefix": str(tree), "repair": True})
+    assert result["failed"] is True
+    assert result["msg"] == f"e1 ({prefix}): PackagesNotFoundError: tool==1.0 is gone"
+    assert result["rc"] == 1
+    assert result["cmd"][1:3] == ["install", "--prefix"]
+    assert result["conda_error"] == answer
+    assert result["conda_calls"] == 1
+    assert [env["name"] for env in result["envs"]] == ["base"]  # audited before e1 failed
+
+
+def test_a_repair_that_did_not_help_fails_with_the_damage_left(
+    tree: Path, conda: Conda, run_module: RunModule, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        AnsibleModule, "run_command", lambda _self, cmd, **_kwargs: (0, json.dumps({"success": True}), "")
+    )
+    _damage(tree)
+    prefix = tree / "envs" / "e1"
+    result = run_module(conda_verify, {"root_prefix": str(tree), "envs": ["e1"], "repair": True})
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"e1 ({prefix}): {prefix}: still damaged after the reinstall: tool-1.0-0")
+    assert (result["rc"], result["conda_calls"]) == (0, 1)
