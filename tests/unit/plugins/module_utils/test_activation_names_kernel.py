@@ -151,3 +151,23 @@ def test_other_kernels_are_never_removed(tmp_path: Path) -> None:
         "other-env",
         "plain",
     ]
+
+
+def test_a_modulefile_scan_skips_files_that_are_only_a_magic_line(tmp_path: Path) -> None:
+    prefix = _env(tmp_path)
+    modules = tmp_path / "modules"
+    (modules / "bare").mkdir(parents=True)
+    (modules / "bare" / "1.0").write_text("#%Module")
+    (modules / "bare" / "2.0").write_text("#%Module\n")
+    outputs, _notes = plan_outputs(
+        read_activation(prefix, str(tmp_path)),
+        prefix,
+        ["tcl"],
+        module_name="isis/4.3.0",
+        modules_dir=str(modules),
+        kernel_name="k",
+        kernels_dir=str(tmp_path / "kernels"),
+        display_name="d",
+    )
+    assert [(o.path, o.content is None) for o in outputs] == [(str(modules / "isis" / "4.3.0"), False)]
+    assert act_mod.generated_modulefiles(str(modules)) == {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import subprocess
@@ -1046,6 +1047,7 @@ def test_lockfile_update_records_the_request_and_check_mode_does_not(tree: Path,
     manager(tree, conda).run(env(lockfile=new))
     (create,) = [call for call in conda.calls if call[1] == "create" and new in call]
     assert create[create.index("--file") + 1] == new
+    assert _recorded(tree)["lockfile_sha256"] == hashlib.sha256(Path(new).read_bytes()).hexdigest()
     conda.calls.clear()
     assert manager(tree, conda).run(env(lockfile=new))["changed"] is False
     assert conda.calls == []

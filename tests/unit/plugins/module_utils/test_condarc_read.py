@@ -90,3 +90,32 @@ def test_errors_name_the_line(text: str, line: int, reason: str) -> None:
 )
 def test_quotes_in_flow_collections_hide_commas_and_brackets(text: str, expected: dict) -> None:
     assert parse_condarc(text) == (expected, set())
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
+        ('a: 1\nb: "bad \\x"\n', 2, 'bad escape in "bad \\x"'),
+        ("a: 1\nb: {k: v\n", 2, "flow mapping must end on the same line"),
+        ("a: 1\nb: {k}\n", 2, "flow mapping item without ':': k"),
+        ("a: 1\nb:\n  - [x, {y: z}]\n", 3, "nested flow collections are not supported"),
+        ("a: 1\nb: {k: [v]}\n", 2, "nested flow collections are not supported"),
+    ],
+)
+def test_errors_inside_values_name_their_line(text: str, line: int, reason: str) -> None:
+    with pytest.raises(CondarcSyntaxError) as info:
+        parse_condarc(text)
+    assert (info.value.line, info.value.reason) == (line, reason)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('name: "caf\\u00e9 \u20ac \\t"\n', {"name": "caf\u00e9 \u20ac \t"}),  # escapes and characters beyond latin-1
+        ("channels: [X11, Xorg]\nproxy: X\n", {"channels": ["X11", "Xorg"], "proxy": "X"}),
+        ("  # an indented comment\n#!final\nchannels: [a]\n", {"channels": ["a"]}),
+        ("a: x#not-a-comment\n", {"a": "x#not-a-comment"}),
+    ],
+)
+def test_values_as_conda_reads_them(text: str, expected: dict) -> None:
+    assert parse_condarc(text)[0] == expected
