@@ -252,3 +252,85 @@ def test_a_lock_held_by_the_play_is_adopted_and_left_held(tree: Path, conda: Con
         assert read_holder(str(tree))["token"] == token  # still the play's
     finally:
         release_token(str(tree), token)
+
+
+# ------------------------------------------------------------- what the mutation run (benchmarks/mutation.py) found
+
+
+def test_an_unreadable_file_fails_before_any_lock_or_conda(
+    tree: Path, tmp_path: Path, conda: Conda, run_module: RunModule
+) -> None:
+    missing = tmp_path / "none.yml"
+    envs = [{"name": "e0", "specs": ["pkga"]}, {"name": "e1", "file": str(missing)}]
+    result = run_module(conda_env, _args(tree, envs=envs))
+    assert result["failed"] is True
+    assert result["msg"] == f"envs[1].file: cannot read {str(missing)!r}: No such file or directory"
+    assert (result["envs"], result["conda_calls"]) == ([], 0)
+    assert "lock" not in result
+    assert not Path(lock_dir(str(tree))).exists()
+
+
+def test_a_failure_after_a_built_env_reports_it_and_the_lock(tree: Path, conda: Conda, run_module: RunModule) -> None:
+    def fail_second(cmd: list[str]) -> tuple[int, str, str]:
+        conda.fail = cmd[3].endswith("/e2")
+        return Conda.__call__(conda, cmd)
+
+    envs = [{"name": "e1", "specs": ["pkga"]}, {"name": "e2", "specs": ["nosuchpkg"]}]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AnsibleModule, "run_command", lambda _self, cmd, **_kwargs: fail_second(cmd))
+        result = run_module(conda_env, _args(tree, envs=envs))
+    assert result["failed"] is True
+    assert result["msg"].startswith("envs[1] (e2): PackagesNotFoundInChannelsError: ")
+    assert [env["name"] for env in result["envs"]] == ["e1"]
+    assert result["conda_calls"] == 2
+    assert result["lock"]["path"] == str(Path(lock_dir(str(tree))) / "lock")
+    assert result["lock"]["broken"] == []
+    assert read_holder(str(tree)) is None
+
+
+def test_a_single_env_failure_names_the_env(tree: Path, conda: Conda, run_module: RunModule) -> None:
+    conda.fail = True
+    result = run_module(conda_env, _args(tree, prefix=str(tree / "p1"), specs=["nosuchpkg"]))
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"{tree / 'p1'}: PackagesNotFoundInChannelsError: ")
+
+
+def test_the_lock_taken_says_how_long_it_waited(tree: Path, conda: Conda, run_module: RunModule) -> None:
+    created = run_module(conda_env, _args(tree, name="e1", specs=["pkga"]))
+    assert created["lock"]["broken"] == []
+    assert 0 <= created["lock"]["waited"] < 5
+
+
+@pytest.mark.parametrize(
+    ("publish", "planned"),
+    [(True, (True, "open (complete, left closed by an interrupted build)")), (False, (False, "up to date"))],
+)
+def test_plan_knows_a_closed_env_only_when_envs_are_published(
+    tree: Path, conda: Conda, run_module: RunModule, publish: bool, planned: tuple
+) -> None:
+    run_module(conda_env, _args(tree, name="e1", specs=["pkga"], publish=publish))
+    (tree / "envs" / "e1").chmod(0o700)  # as an interrupted build leaves it, after the record
+    result = run_module(conda_env, _args(tree, name="e1", specs=["pkga"], plan=True, publish=publish))
+    assert (result["needs_work"], result["reason"]) == planned
+
+
+@pytest.mark.parametrize(
+    ("args", "msg"),
+    [
+        (
+            {"name": "e1", "envs": [{"name": "e2", "specs": ["pkga"]}]},
+            "parameters are mutually exclusive: name|prefix|envs",
+        ),
+        ({"envs": [{"name": "e2", "specs": ["pkga"]}], "specs": ["pkga"]}, "parameters are mutually exclusive: specs|"),
+        ({"prefix": "/x", "name": "e1", "specs": ["pkga"]}, "parameters are mutually exclusive: name|prefix|envs"),
+        ({"specs": ["pkga"]}, "one of the following is required: name, prefix, envs"),
+    ],
+    ids=["name-and-envs", "specs-and-envs", "name-and-prefix", "none-of-name-prefix-envs"],
+)
+def test_options_that_exclude_each_other_are_refused(
+    tree: Path, conda: Conda, run_module: RunModule, args: dict, msg: str
+) -> None:
+    result = run_module(conda_env, {"root_prefix": str(tree), **args})
+    assert result["failed"] is True
+    assert result["msg"].startswith(msg)
+    assert conda.calls == []
