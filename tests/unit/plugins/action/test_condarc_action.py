@@ -26,6 +26,8 @@ class Action:
     def __init__(self, run_module: RunModule) -> None:
         self.run_module = run_module
         self.module_calls: list[dict] = []
+        self.task_vars_seen: list = []  # the task_vars each module call got (how Ansible reaches the host)
+        self.task_vars = {"inventory_hostname": "node1", "ansible_python_interpreter": "/usr/bin/python3"}
         self.between: Callable[[], None] | None = None  # runs after the read, before the write
 
     def __call__(self, args: dict, check_mode: bool = False, diff: bool = False) -> dict:
@@ -39,11 +41,12 @@ class Action:
             if self.module_calls and self.between:
                 self.between()
             self.module_calls.append(module_args)
+            self.task_vars_seen.append(task_vars)
             flags = {"_ansible_check_mode": check_mode, "_ansible_diff": diff}
             return self.run_module(condarc, dict(module_args, **flags))
 
         action._execute_module = execute_module
-        return action.run(task_vars={})
+        return action.run(task_vars=self.task_vars)
 
 
 @pytest.fixture
@@ -235,3 +238,10 @@ def test_backup_keeps_the_old_file_only_when_there_was_one(tmp_path: Path, act: 
     changed = act({"path": str(path), "key": "always_yes", "value": False, "backup": True})
     assert Path(changed["backup_file"]).read_text() == "always_yes: true\n"
     assert path.read_text() == "always_yes: false\n"
+
+
+def test_each_module_call_gets_the_task_s_vars(tmp_path: Path, act: Action) -> None:
+    """The module runs on the host the task's vars name (connection, interpreter): the read and the write."""
+    act({"path": str(tmp_path / ".condarc"), "key": "channel_priority", "value": "strict"})
+    assert len(act.task_vars_seen) == 2
+    assert all(seen is act.task_vars for seen in act.task_vars_seen)
