@@ -544,3 +544,15 @@ def test_repair_diff_lists_each_damaged_file_and_the_failure_names_the_command(t
     )
     assert caught.value.rc == 0
     assert caught.value.cmd == runner.calls[-1]
+
+
+def test_the_repair_diff_lists_every_damaged_package(tmp_path: Path) -> None:
+    prefix, _cache = _make_env(tmp_path)
+    _same_size_edit(prefix)
+    other = {"name": "other", "version": "2", "build": "1", "files": ["share/other", "share/more"]}
+    (prefix / "conda-meta" / "other-2-1.json").write_text(json.dumps(other))
+    checked = Verifier(CondaRunner(FakeRun(), "conda"), repair=True, check_mode=True).run("e1", str(prefix))
+    assert checked["repaired"] == ["other-2-1", "tool-1.0-0"]
+    assert checked["diff"]["before"] == (
+        "other-2-1: missing share/more\nother-2-1: missing share/other\ntool-1.0-0: changed share/data\n"
+    )
