@@ -25,8 +25,9 @@ Rerun:
 instead of the work tree (others' unfinished changes left out); ``--sample 37`` runs the mutants whose number
 ends in 3 or 7 (a fifth, spread over every function: an estimate when a full run does not fit, about an hour on
 one idle core and much longer on a busy one); ``--report-only`` prints the
-figures of an earlier run in ``--work`` again. ``mutants/`` under ``--work`` is kept for ``mutmut results`` /
-``mutmut show NAME`` (run them in ``WORK`` with ``VENV/bin/mutmut``).
+figures of an earlier run in ``--work`` again; ``--survivors`` lists the surviving mutants' names after the
+figures (then ``VENV/bin/mutmut show NAME`` in ``WORK`` prints each one's change). ``mutants/`` under ``--work`` is
+kept for ``mutmut results`` / ``mutmut show NAME`` (run them in ``WORK`` with ``VENV/bin/mutmut``).
 """
 
 from __future__ import annotations
@@ -146,6 +147,16 @@ def tally(work: Path) -> dict[str, Counter]:
     return counts
 
 
+def survivors(work: Path) -> list[str]:
+    """The names of the mutants that survived (for ``mutmut show NAME``), sorted."""
+    root = work / "mutants" / NAMESPACE
+    names = []
+    for meta in sorted(root.rglob("*.py.meta")):
+        codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
+        names += [name for name, code in codes.items() if code in SURVIVED]
+    return sorted(names)
+
+
 def _tried(counter: Counter) -> int:
     return counter["total"] - counter["not run"]
 
@@ -195,6 +206,7 @@ def main() -> int:
     )
     parser.add_argument("--max-children", type=int, default=1)
     parser.add_argument("--report-only", action="store_true", help="print the figures of the run in --work")
+    parser.add_argument("--survivors", action="store_true", help="list the surviving mutants after the figures")
     args = parser.parse_args()
     work = args.work.resolve()
     if work == REPO or REPO in work.parents:
@@ -213,7 +225,11 @@ def main() -> int:
         proc = subprocess.run(command, cwd=work, env=environ, check=False)
         if proc.returncode:
             print(f"mutmut run exited {proc.returncode}", file=sys.stderr)
-    return report(tally(work))
+    status = report(tally(work))
+    if args.survivors:
+        print("\nsurvivors (VENV/bin/mutmut show NAME, in --work):")
+        print("\n".join(f"  {name}" for name in survivors(work)) or "  none")
+    return status
 
 
 if __name__ == "__main__":
