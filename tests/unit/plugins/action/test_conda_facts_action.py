@@ -28,10 +28,10 @@ class Host:
         self.module_runs = 0
         self.vars: dict = {"inventory_hostname": "node1", "ansible_facts": {}}
 
-    def look(self, args: dict, reuse: bool = True, become_user: str | None = None, async_val: int = 0,
-             register: bool = True) -> dict:  # fmt: skip
+    def look(self, args: dict, *, reuse: bool = True, become_user: str | None = None, async_val: int = 0,
+             register: bool = True, delegate_to: str | None = None) -> dict:  # fmt: skip
         task = SimpleNamespace(args=dict(args), check_mode=False, diff=False, async_val=async_val,
-                               action="cpkgs.conda.conda_facts", delegate_to=None)  # fmt: skip
+                               action="cpkgs.conda.conda_facts", delegate_to=delegate_to)  # fmt: skip
         context = SimpleNamespace(remote_user="admin", become=become_user is not None, become_method="sudo",
                                   become_user=become_user)  # fmt: skip
         connection = SimpleNamespace(_shell=SimpleNamespace(tmpdir=None), has_native_async=False)
@@ -147,6 +147,14 @@ def test_an_async_look_runs_the_module(host: Host, share: Path) -> None:
     host.look(args)
     host.look(args, async_val=10)
     assert host.module_runs == 2
+
+
+def test_a_delegated_look_runs_the_module(host: Host, share: Path) -> None:
+    args = {"share_root": str(share), "gather_envs": False}
+    host.look(args)
+    delegated = host.look(args, delegate_to="builder2")
+    assert host.module_runs == 2
+    assert KEY not in delegated
 
 
 def test_a_failed_look_is_not_reused(host: Host, share: Path) -> None:
