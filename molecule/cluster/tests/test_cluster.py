@@ -1,7 +1,8 @@
 """Testinfra checks of the "cluster" scenario: the common tree on each node's local disk, users' envs on top.
 
 Run after side_effect.yml, which added one release env to the golden tree, corrupted one file on the second
-node and re-ran the site; what each node's re-run moved and repaired is in EVIDENCE on the node.
+node and re-ran the site, rolled back and forward, then put two nodes back in their state before the update and
+ran the role on them alone (catch_up.yml); what each run moved, repaired and switched is in EVIDENCE on the node.
 
 Hosts are ``podman://`` hosts named after molecule's inventory ($MOLECULE_INVENTORY_FILE); the unprivileged user
 runs commands through ``podman exec -u``. Run by ``molecule verify`` (testinfra verifier) or, after
@@ -31,6 +32,8 @@ VERSIONS = f"{PREFIX}.versions"
 GOLDEN = "/nfs/cpkgs/golden/anaconda3_linux"
 # conda_node's method on each node (host_vars/): node3 mounts the golden copy's squashfs image, the others rsync.
 IMAGE_NODES = ["cluster-node3"]
+# The nodes catch_up.yml put back in their state before the update (as if down during it) and ran the role on.
+CAUGHT_UP = ["cluster-node1", "cluster-node3"]
 EVIDENCE = "/root/cpkgs-rollout-evidence.json"
 ADDED_ENV = "isis3.9.1"
 RELEASES = ["isis4.2.0", "isis4.3.0", ADDED_ENV]
@@ -141,6 +144,20 @@ def added_files() -> dict[str, int]:
     }
 
 
+def must_send() -> tuple[int, int]:
+    """How many files, and how many bytes, an update that added the env must send: one file of each group of the
+    env's paths that share an inode (a lone file is a group of one) that has no member outside the env; a group
+    with a member outside the env (in an older env) is linked to it on the node, sending nothing."""
+    entries = manifest()["entries"]
+    groups: dict[str, list[str]] = {}
+    for rel, entry in entries.items():
+        if entry["type"] == "file":
+            groups.setdefault(entry.get("link", rel), []).append(rel)
+    prefix = f"envs/{ADDED_ENV}/"
+    new = [paths for paths in groups.values() if all(rel.startswith(prefix) for rel in paths)]
+    return len(new), sum(entries[paths[0]]["size"] for paths in new)
+
+
 def link_groups(entries: dict) -> list[list[str]]:
     """The manifest's hard-link groups (each file's entry names its group's leader in `link`), sorted."""
     groups: dict[str, list[str]] = {}
@@ -156,10 +173,10 @@ def only_the_added_env(lines: list[str]) -> None:
     The two directories whose modification time changed on the builder, and only their time (`.d..t......` in
     place, `cd..t......` in a new version seeded by --link-dest): `envs/`, which got the new env as an entry, and
     `pkgs/`, the builder's package cache, whose contents are excluded from the copy but which received the new
-    env's packages. Files of the older envs that share a package file with the new env are linked to the new
-    env's copy (`hf… envs/isis4.2.0/X => envs/isis3.9.1/X`: rsync -H makes the first path of a group in its order
-    the one it sends), which moves no data; they must be in the same link group in the manifest. No other file
-    outside the env is sent or deleted.
+    env's packages. Nothing outside the env is sent, linked anew or deleted: the env's files that share a package
+    file with an older env are linked to the older env's path (`hf+++++++++ envs/isis3.9.1/X => envs/isis4.2.0/X`),
+    which must be in the same link group in the manifest; the older env's path stays as it was (with incremental
+    recursion, rsync -H would send the env's path and relink the older one to it).
     """
     items = itemized(lines)
     links = relinked(lines)
@@ -168,14 +185,11 @@ def only_the_added_env(lines: list[str]) -> None:
     groups = {rel: tuple(paths) for paths in link_groups(manifest()["entries"]) for rel in paths}
     outside = [
         (flags, path) for flags, path in items
-        if not path.startswith(prefix)
-        and not (flags in (".d..t......", "cd..t......") and path in parents)
-        and not (flags.startswith("hf") and links.get(path, "").startswith(prefix))
+        if not path.startswith(prefix) and not (flags in (".d..t......", "cd..t......") and path in parents)
     ]
     assert outside == [], outside
     for path, target in links.items():
-        if not path.startswith(prefix):
-            assert groups[path] == groups[target], (path, target)
+        assert groups[path] == groups[target], (path, target)
     expected = {
         rel + ("/" if entry["type"] == "dir" else "")
         for rel, entry in manifest()["entries"].items()
@@ -282,9 +296,10 @@ def test_update_moved_only_the_added_env(node: testinfra.host.Host) -> None:
     sent = [path for flags, path in itemized(sync["stdout_lines"]) if flags.startswith(">f")]
     assert numbers["Number of regular files transferred"] == len(sent)
     assert numbers["Total transferred file size"] == sum(added_files()[path] for path in sent)
-    # at least the env's own files travel; files it shares with older envs travel when rsync sends them first
-    linked = {rel for paths in link_groups(manifest()["entries"]) for rel in paths}
-    assert set(added_files()) - linked <= set(sent) <= set(added_files())
+    # the env's files that share an inode with an older env's are linked to it, not sent (rsync -H without
+    # incremental recursion); the env's shares some
+    assert (len(sent), numbers["Total transferred file size"]) == must_send()
+    assert must_send()[0] < len(added_files())
     assert numbers["Number of deleted files"] == 0
 
 
@@ -374,7 +389,9 @@ def test_prefix_is_a_switched_version(node: testinfra.host.Host) -> None:
     (previous,) = (name for name in versions if name != manifest_id())
     assert node.check_output(f"readlink {VERSIONS}/previous") == previous
     images = [f"{name}.squashfs" for name in versions] if node.backend.name in IMAGE_NODES else []
-    assert sorted(names) == sorted([*versions, *images, "previous", f"{previous}.rolled-back"])
+    # a node caught up after being down never rolled back: no mark
+    marks = [] if node.backend.name in CAUGHT_UP else [f"{previous}.rolled-back"]
+    assert sorted(names) == sorted([*versions, *images, "previous", *marks])
     if images:  # each kept version mounted from its image at boot, nothing else
         fstab = [line.split() for line in node.file("/etc/fstab").content_string.splitlines() if "squashfs" in line]
         expected = [[f"{VERSIONS}/{name}.squashfs", f"{VERSIONS}/{name}", "fuse.squashfuse_ll",
@@ -415,3 +432,71 @@ def test_rollback_is_one_step_and_holds(node: testinfra.host.Host) -> None:
     assert rollback["held_run"] == {"synced": False, "switched": False}
     assert rollback["held_link"] == rollback["rolled_back_link"]
     assert rollback["final_link"] == record["updated_link"]
+
+
+@pytest.fixture(scope="module", params=CAUGHT_UP)
+def caught_up(request: pytest.FixtureRequest) -> testinfra.host.Host:
+    """Each node catch_up.yml brought back to its state before the update, as root."""
+    return podman_host(request.param)
+
+
+def test_down_node_was_in_its_state_before_the_update(caught_up: testinfra.host.Host) -> None:
+    """Before its catch-up run the node had exactly what it had before the update (prefix link, versions
+    directory, the versions' fstab lines and mounts): the old version in use, nothing of the new one, no
+    "previous" link and no rollback mark."""
+    record = evidence(caught_up.backend.name)["catch_up"]
+    before = record["before_update"]
+    assert record["restored"] == before
+    assert before["link"].startswith("anaconda3_linux.versions/")
+    old = before["link"].rsplit("/", 1)[1]
+    assert old != manifest_id()
+    assert [name for name in before["versions"] if name.startswith(manifest_id())] == []
+    assert "previous" not in before["versions"]
+    assert manifest_id() in record["removed"]
+
+
+def test_down_node_caught_up_on_its_next_run(caught_up: testinfra.host.Host) -> None:
+    """The routine run after the node was down copied the new version beside the old one, found it in sync and
+    switched the prefix to it; the old version is the previous one (a rollback goes there), still whole."""
+    record = evidence(caught_up.backend.name)["catch_up"]
+    old = record["before_update"]["link"].rsplit("/", 1)[1]
+    assert record["verify"] == {"in_sync": True, "drift": {"missing": [], "extra": [], "changed": []}}
+    assert record["switched"] is True
+    assert record["after"]["link"] == f"anaconda3_linux.versions/{manifest_id()}"
+    assert caught_up.check_output(f"readlink {VERSIONS}/previous") == old
+    assert {old, manifest_id(), "previous"} <= set(record["after"]["versions"])
+    if caught_up.backend.name in IMAGE_NODES:
+        assert sorted(record["after"]["mounts"]) == sorted(f"{VERSIONS}/{name}" for name in (old, manifest_id()))
+
+
+def test_down_node_catch_up_moved_only_what_changed(caught_up: testinfra.host.Host) -> None:
+    """rsync: the catch-up sent the added env and nothing else, seeded from the old version (--link-dest): every
+    other file of the new version is the old version's inode. image: one file moved, the new image."""
+    record = evidence(caught_up.backend.name)["catch_up"]
+    if caught_up.backend.name in IMAGE_NODES:
+        assert record["sync"]["rc"] is None
+        numbers = stats(record["image_copy"])
+        assert numbers["Number of regular files transferred"] == 1
+        assert numbers["Total transferred file size"] == caught_up.file(f"{GOLDEN}.{manifest_id()}.squashfs").size
+        return
+    lines = record["sync"]["stdout_lines"]
+    assert record["sync"]["rc"] == 0 and record["image_copy"] is None
+    only_the_added_env(lines)
+    numbers = stats(lines)
+    sent = [path for flags, path in itemized(lines) if flags.startswith(">f")]
+    assert numbers["Total transferred file size"] == sum(added_files()[path] for path in sent)
+    assert (len(sent), numbers["Total transferred file size"]) == must_send()
+    old = record["before_update"]["link"].rsplit("/", 1)[1]
+    kept = sorted(
+        rel for rel, entry in manifest()["entries"].items()
+        if entry["type"] == "file" and not rel.startswith(f"envs/{ADDED_ENV}/")
+    )
+    assert len(kept) > 100, kept
+    script = (
+        "import json, os, sys; a, b, paths = sys.argv[1:4]; "
+        "print(json.dumps([r for r in json.loads(paths) "
+        "if os.lstat(os.path.join(a, r)).st_ino != os.lstat(os.path.join(b, r)).st_ino]))"
+    )
+    versions = f"{VERSIONS}/{old} {VERSIONS}/{manifest_id()}"
+    command = f"python3 -c {shlex.quote(script)} {versions} {shlex.quote(json.dumps(kept))}"
+    assert json.loads(caught_up.check_output(command)) == []
