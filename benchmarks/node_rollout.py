@@ -19,6 +19,10 @@ installer, channel, collections), in the test bed's podman environment:
     source tests/testbed/podman/env.sh
     .venv/bin/python benchmarks/node_rollout.py [--nodes 1,2,4,8] [--methods rsync,image] [--env-extra-mb 0]
 
+Methods: ``rsync`` and ``image`` are conda_node_method's; ``rsync-inc`` is the rsync method with rsync's
+incremental recursion put back (``conda_node_rsync_options: [--inc-recursive]``, after the role's
+``--no-inc-recursive``), to show what it costs an update.
+
 How it measures. One builder container builds the common tree at the nodes' path with the collection's roles
 (conda_tree, conda_envs with isis4.2.0 and isis4.3.0) and publishes it (conda_node's ``publish`` entry point,
 method image: with its squashfs image) to a podman volume, the stand-in for the share: as ``golden/v1``; then it
@@ -32,6 +36,10 @@ sent`` of the role's copy (file data, file list and protocol; for the image, its
 share: the files rsync read (``Number of regular files transferred``) plus the manifest, or the manifest, the
 image and its sha256; the rsync method also stats every entry of the golden copy (``Number of files``, shown
 apart). ``--env-extra-mb N`` adds an N MiB data file to the added env (the test bed's packages are small).
+Under the table: what the update's ``Total bytes sent`` is made of (rsync's ``Literal data``, ``File list size``,
+the rest: protocol), the bytes of files sent again although they share an inode with a file the node had, and
+the size of a squashfs image of the added env alone (what a per-env image would move) beside the whole new
+image and the changed bytes.
 
 The image nodes run with ``--device /dev/fuse --cap-add SYS_ADMIN`` and mount with ``fuse.squashfuse_ll``; the
 builder and those nodes get squashfs-tools and squashfuse from Debian packages fetched once on this machine
@@ -74,6 +82,8 @@ RELEASES = [{"name": "isis4.2.0", "specs": ["isis=4.2.0"]}, {"name": "isis4.3.0"
 ADDED = {"name": "isis3.9.1", "specs": ["isis=3.9.1"]}
 COPY_TASKS = {"rsync": "Copy the golden tree into a new version beside the one in use",
               "image": "Copy the golden copy's image to local disk"}
+# A benchmark method: conda_node_method and the extra rsync options it runs with.
+METHODS = {"rsync": ("rsync", []), "rsync-inc": ("rsync", ["--inc-recursive"]), "image": ("image", [])}
 CHECK_TASK = "Check the version against the manifest"
 DEBS_DIR = BUILD / "debs"
 DEBS = ["squashfs-tools", "liblzo2-2", "squashfuse", "libsquashfuse0", "fuse3", "libfuse3-3"]
@@ -220,6 +230,13 @@ def build_golden(work: Path, extra_mb: int) -> dict:
             "image_bytes": int(podman("exec", BUILDER, "stat", "-c", "%s", image).stdout),
         }
     out["changed"] = changed_bytes(out["v1"]["entries"], out["v2"]["entries"])
+    # What a per-env image of the added env would move: the env alone, made as publish makes the whole image.
+    env_image = "/root/added-env.squashfs"  # in the builder container
+    podman("exec", BUILDER, "mksquashfs", f"{golden('v2')}/envs/{ADDED['name']}", env_image, "-comp", "zstd",
+           "-noappend", "-quiet", "-no-progress", "-all-root")
+    out["env_image_bytes"] = int(podman("exec", BUILDER, "stat", "-c", "%s", env_image).stdout)
+    out["env_bytes"] = sum(e["size"] for rel, e in out["v2"]["entries"].items()
+                           if rel.startswith(f"envs/{ADDED['name']}/") and e["type"] == "file")
     return out
 
 
@@ -239,8 +256,25 @@ def changed_bytes(old: dict, new: dict) -> int:
     return total
 
 
+def resent_bytes(lines: list[str], old: dict, new: dict) -> int:
+    """Bytes of the files an rsync run (itemized LINES) sent although their hard-link group in NEW has a member
+    that OLD had unchanged: data the node already had under another path."""
+    groups: dict[str, list[str]] = {}
+    for rel, entry in new.items():
+        if entry["type"] == "file":
+            groups.setdefault(entry.get("link", rel), []).append(rel)
+    had = set()
+    for paths in groups.values():
+        if any(rel in old and (old[rel].get("size"), old[rel].get("mtime")) == (new[rel]["size"], new[rel].get("mtime"))
+               for rel in paths):
+            had.update(paths)
+    sent = [line.split(" ", 1)[1] for line in lines if line.startswith(">f")]
+    return sum(new[rel]["size"] for rel in sent if rel in had and rel not in old)
+
+
 def node_run(inv: Path, nodes: list[str], method: str, version: str, work: Path) -> dict:
     """The role on NODES from golden VERSION in one batch: wall time, per-node rsync stats, task durations."""
+    method, rsync_options = METHODS[method]
     play = [{
         "name": "Copy the common tree to the nodes",
         "hosts": "nodes",
@@ -248,7 +282,8 @@ def node_run(inv: Path, nodes: list[str], method: str, version: str, work: Path)
         "gather_subset": ["min"],
         "module_defaults": TREE_OPTIONS,
         "vars": {"conda_node_golden": golden(version), "conda_node_prefix": PREFIX, "conda_node_method": method,
-                 "conda_node_image_fstype": "fuse.squashfuse_ll", "conda_node_hooks": False},
+                 "conda_node_image_fstype": "fuse.squashfuse_ll", "conda_node_hooks": False,
+                 "conda_node_rsync_options": rsync_options},
         "roles": [{"role": "cpkgs.conda.conda_node"}],
     }]
     wall, report = playbook(inv, play, work, f"nodes-{method}-{len(nodes)}-{version}", forks=max(len(nodes), 1))
@@ -260,7 +295,8 @@ def node_run(inv: Path, nodes: list[str], method: str, version: str, work: Path)
     out_of_sync = [host for host, result in checks.items() if not result.get("in_sync")]
     if out_of_sync:
         raise SystemExit(f"nodes not in sync after the copy: {out_of_sync}")
-    return {"wall": wall, "stats": stats, "copy_s": copy_s, "check_s": check_s}
+    lines = {host: result["stdout_lines"] for host, result in copies.items()}
+    return {"wall": wall, "stats": stats, "copy_s": copy_s, "check_s": check_s, "lines": lines}
 
 
 def cleanup(nodes: int) -> None:
@@ -272,11 +308,15 @@ def cleanup(nodes: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", default="1,2,4,8", help="node counts, comma-separated")
-    parser.add_argument("--methods", default="rsync,image", help="conda_node_method values, comma-separated")
+    parser.add_argument("--methods", default="rsync,image",
+                        help=f"comma-separated, of {', '.join(METHODS)} (rsync-inc: rsync's incremental recursion)")
     parser.add_argument("--env-extra-mb", type=int, default=0, help="MiB of data added to the new env")
     args = parser.parse_args()
     counts = [int(n) for n in args.nodes.split(",")]
     methods = args.methods.split(",")
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        parser.error(f"--methods: unknown {', '.join(unknown)} (known: {', '.join(METHODS)})")
     if not os.environ.get("CONTAINERS_CONF"):
         print("run in the test bed's podman environment: source tests/testbed/podman/env.sh", file=sys.stderr)
         return 2
@@ -301,9 +341,9 @@ def main() -> int:
                     nodes = [f"{NAME}-node{i}" for i in range(1, count + 1)]
                     for node in nodes:
                         podman("run", "-d", "--name", node, "--init", "--network", "none",
-                               *(FUSE_OPTS if method == "image" else []), "-v", f"{VOLUME}:{SHARE}:ro",
+                               *(FUSE_OPTS if METHODS[method][0] == "image" else []), "-v", f"{VOLUME}:{SHARE}:ro",
                                IMAGE, "sleep", "infinity")
-                        if method == "image":
+                        if METHODS[method][0] == "image":
                             install_debs(node)
                     inv = inventory(work / f"nodes-{count}.json", {"nodes": nodes})
                     first = node_run(inv, nodes, method, "v1", work)
@@ -323,7 +363,7 @@ def report(rows: list, tree: dict, extra_mb: int) -> None:
         return max(stats.get(key, 0) for stats in run["stats"].values())
 
     def opened(method: str, run: dict) -> int:
-        return 3 if method == "image" else per_node(run, "Number of regular files transferred") + 1
+        return 3 if METHODS[method][0] == "image" else per_node(run, "Number of regular files transferred") + 1
 
     print(f"Rollout of the conda_node role (one batch, forks = nodes); added env {ADDED['name']}"
           + (f" with a {extra_mb} MiB payload" if extra_mb else " (test-bed packages)"))
@@ -336,7 +376,7 @@ def report(rows: list, tree: dict, extra_mb: int) -> None:
     for method, count, first, update in rows:
         moved = per_node(first, "Total bytes sent")
         umoved = per_node(update, "Total bytes sent")
-        stat_d = per_node(first, "Number of files") if method == "rsync" else 0
+        stat_d = per_node(first, "Number of files") if METHODS[method][0] == "rsync" else 0
         print(" | ".join([
             method, str(count), f"{first['wall']:.1f}", f"{moved:,}", f"{moved / tree['v1']['unique']:.2f}",
             str(opened(method, first)), f"{stat_d:,}", f"{first['wall'] / count:.1f}", f"{update['wall']:.1f}",
@@ -352,6 +392,30 @@ def report(rows: list, tree: dict, extra_mb: int) -> None:
           "Copy/check task seconds: " + "; ".join(
               f"{m} {c}: {f['copy_s']:.1f}/{f['check_s']:.1f}, {u['copy_s']:.1f}/{u['check_s']:.1f}"
               for m, c, f, u in rows))
+    print()
+    print("What the update's bytes per node are (rsync --stats of the first node; resent: files sent although their "
+          "hard-link group has a member the node had):")
+    print("method | nodes | total sent | literal data | file list | protocol, rest | files sent | "
+          "file bytes sent | resent | /changed")
+    for method, count, _first, update in rows:
+        if METHODS[method][0] != "rsync":
+            continue
+        host = sorted(update["stats"])[0]
+        numbers = update["stats"][host]
+        total, literal = numbers.get("Total bytes sent", 0), numbers.get("Literal data", 0)
+        flist = numbers.get("File list size", 0)
+        resent = resent_bytes(update["lines"][host], tree["v1"]["entries"], tree["v2"]["entries"])
+        print(" | ".join([
+            method, str(count), f"{total:,}", f"{literal:,}", f"{flist:,}", f"{total - literal - flist:,}",
+            f"{numbers.get('Number of regular files transferred', 0):,}",
+            f"{numbers.get('Total transferred file size', 0):,}", f"{resent:,}", f"{total / tree['changed']:.2f}",
+        ]))
+    print()
+    print(f"Update as images: the whole new image {tree['v2']['image_bytes']:,} bytes "
+          f"({tree['v2']['image_bytes'] / tree['changed']:.2f}x the changed bytes); an image of the added env alone "
+          f"(a per-env image) {tree['env_image_bytes']:,} bytes ({tree['env_image_bytes'] / tree['changed']:.2f}x); "
+          f"changed bytes {tree['changed']:,}; the added env's files {tree['env_bytes']:,} bytes "
+          "(its files shared with older envs counted too: a per-env image must hold them).")
 
 
 if __name__ == "__main__":
