@@ -373,3 +373,22 @@ def test_root_state(tmp_path: Path, layout: list | None, state: str) -> None:
     assert facts["root_state"] == state
     assert facts["installed"] is (state == "installed")
     assert _facts.root_state(str(root)) == state
+
+
+def test_mountinfo_escapes_and_lines_that_are_not_mounts() -> None:
+    text = (
+        "garbage without separator\n"
+        "1 2 - ext4\n"  # too few fields before the separator
+        "3 1 0:1 / /x rw - \n"  # no file system type
+        "41 22 0:36 / /srv/tab\\011and\\134backslash\\012nl rw shared:21 - tmpfs tmpfs rw\n"
+        "42 22 0:37 / /srv/SANDBOX rw - nfs4 fs1:/box rw\n"
+    )
+    assert parse_mountinfo(text) == [("/srv/tab\tand\\backslash\nnl", "tmpfs"), ("/srv/SANDBOX", "nfs4")]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("/srv/SANDBOX/envs", ("/srv/SANDBOX", "nfs4")), ("/srv/SANDBOXES", ("/", "ext4"))],
+)
+def test_mount_points_ending_in_any_letter(path: str, expected: tuple) -> None:
+    assert mount_of(path, [("/", "ext4"), ("/srv/SANDBOX", "nfs4")]) == expected

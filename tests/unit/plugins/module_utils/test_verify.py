@@ -556,3 +556,44 @@ def test_the_repair_diff_lists_every_damaged_package(tmp_path: Path) -> None:
     assert checked["diff"]["before"] == (
         "other-2-1: missing share/more\nother-2-1: missing share/other\ntool-1.0-0: changed share/data\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("make", "entry", "verdict"),
+    [
+        (lambda p: p.mkdir(), {"path_type": "directory"}, "ok"),
+        (lambda p: p.write_text("x"), {"path_type": "directory"}, "missing"),
+        (lambda p: p.symlink_to("elsewhere"), {"path_type": "hardlink"}, "changed"),
+        (lambda p: p.mkdir(), {"path_type": "hardlink"}, "missing"),
+        (lambda p: p.write_text("x"), {"path_type": "softlink"}, "changed"),
+        (lambda p: p.write_text("abc"), {"sha256": _sha(b"abd"), "size_in_bytes": 3}, "changed"),  # hardlink by default
+        (lambda p: p.write_text("abc"), {"path_type": "hardlink", "size_in_bytes": 4}, "changed"),
+        # a file conda generates at install (a .pyc): its record's sha256 and size are the package's, not checked
+        (lambda p: p.write_text("abc"), {"path_type": "pyc_file", "sha256": _sha(b"x"), "size_in_bytes": 9}, "ok"),
+        (lambda p: p.write_text("abc"), {"path_type": "pyc_file", "sha256_in_prefix": _sha(b"x")}, "changed"),
+    ],
+)
+def test_each_kind_of_recorded_path(tmp_path: Path, make, entry: dict, verdict: str) -> None:
+    from ansible_collections.cpkgs.conda.plugins.module_utils._verify import check_entry
+
+    make(tmp_path / "p")
+    assert check_entry(str(tmp_path), "p", entry, True, None)[0] == verdict
+
+
+def test_a_binary_prefix_file_keeps_its_size() -> None:
+    entry = {"size_in_bytes": 100, "prefix_placeholder": PLACEHOLDER, "file_mode": "binary"}
+    assert size_matches(entry, 100 - 27, "/abcd") is False  # as a text file's it would be the prefix once shorter
+    assert size_matches(dict(entry, file_mode="text"), 100 - 27, "/abcd") is True
+
+
+def test_files_listed_only_in_paths_data_are_not_unexpected(tmp_path: Path) -> None:
+    prefix, _cache = _make_env(tmp_path)
+    record_path = prefix / "conda-meta" / "tool-1.0-0.json"
+    record = json.loads(record_path.read_text())
+    del record["files"]
+    record["paths_data"]["paths"].append({"_path": "./", "path_type": "directory"})  # the prefix itself: skipped
+    record_path.write_text(json.dumps(record))
+    audit = audit_env("e1", str(prefix))
+    assert audit.unexpected == []
+    assert audit.clean
+    assert audit.files == 4
