@@ -194,3 +194,26 @@ def test_a_broken_state_file_fails_naming_it(tree: Path, run_module: RunModule) 
     result = run_module(conda_activation, _args(tree, envs=[{"name": "tools"}], formats=["sh"]))
     assert result["failed"] is True
     assert result["msg"].startswith(f"envs[0]: {tree / 'envs' / 'tools' / 'conda-meta' / 'state'}: not JSON")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"prefix": "rel/x"}, "prefix: must be an absolute path, got 'rel/x'"),
+        ({"name": "tools", "prefix": "/x"}, "parameters are mutually exclusive: name|prefix|envs"),
+        ({"envs": [{"name": "tools"}], "name": "tools"}, "parameters are mutually exclusive: name|prefix|envs"),
+        ({"envs": [{"name": "tools"}], "module_name": "t/1"}, "parameters are mutually exclusive: envs|module_name"),
+        ({"envs": [{"name": "tools"}], "display_name": "T"}, "parameters are mutually exclusive: envs|display_name"),
+        ({"envs": [{"name": "tools"}], "kernel_name": "t"}, "parameters are mutually exclusive: envs|kernel_name"),
+        ({"formats": ["sh"]}, "one of the following is required: name, prefix, envs"),
+        ({"name": "tools", "state": "gone"}, "value of state must be one of: present, absent, got: gone"),
+        ({"name": "tools", "formats": ["zsh"]}, "value of formats must be one or more of:"),
+    ],
+)
+def test_options_are_checked_before_anything_is_read(
+    tree: Path, run_module: RunModule, args: dict, message: str
+) -> None:
+    result = run_module(conda_activation, {**_args(tree), **args})
+    assert result.get("failed") is True
+    assert result["msg"].startswith(message)
+    assert not (tree / "envs" / "tools" / "etc").exists()
