@@ -327,3 +327,41 @@ def test_acting_as_an_unknown_account() -> None:
     with pytest.raises(FileError) as info, acting_as("no-such-account-cpkgs"):
         pass
     assert "no such account 'no-such-account-cpkgs'" in str(info.value)
+
+
+# --- what the mutation run (benchmarks/mutation.py) found --------------------------------------------
+
+
+@as_root
+def test_write_as_non_root_refuses_own_file_of_a_foreign_group(euid: Euid, shared: Path) -> None:
+    """The new file would get the editor's group: refused naming the group, the file left as it was."""
+    directory = _home(shared)
+    target = directory / ".condarc"
+    target.write_text("old\n")
+    os.chown(target, NOBODY, OTHER)
+    with euid(NOBODY, NOBODY), pytest.raises(FileError) as info:
+        write_file(str(target), b"new\n")
+    assert info.value.path == str(target)
+    assert info.value.message == str(info.value)
+    assert f"its group gid {OTHER} is not one of nobody ({NOBODY})'s groups" in info.value.message
+    assert (target.read_text(), target.stat().st_gid) == ("old\n", OTHER)
+
+
+@as_root
+def test_a_refused_link_names_the_path_asked_for(shared: Path) -> None:
+    home = _home(shared)
+    link = home / ".condarc"
+    link.symlink_to(_secret(shared))  # root's link in nobody's directory
+    with pytest.raises(FileError) as info:
+        resolve_owned_link(str(link))
+    assert info.value.path == str(link)
+    assert info.value.message == str(info.value)
+    assert info.value.message.startswith(f"{link} is a symbolic link owned by root (0) in a directory owned by nobody")
+
+
+def test_a_dead_holder_pid_is_not_alive() -> None:
+    from ansible_collections.cpkgs.conda.plugins.module_utils._lock import _pid_alive
+
+    assert _pid_alive(os.getpid(), None) is True
+    for pid in (0, -1, "123", None):  # pid 0 would signal the whole process group: never a holder
+        assert _pid_alive(pid, None) is False
