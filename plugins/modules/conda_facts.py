@@ -43,6 +43,8 @@ options:
 notes:
   - C(envs_dirs) follows conda's rules; entries that appear twice are reported once.
   - C(envs[].writable) and C(root_writable) are for the account that runs the module.
+  - The roles' looks run through the module's action plugin, which may reuse an identical earlier look of the same
+    run (RV(reused)); a task that does not ask for that always runs the module.
   - Run as C(root), conda (and so this module) reads the C(.conda/environments.txt) of every home in the password
     database (C(getpwall)), not C($HOME)'s; a file that cannot be read is skipped. On a site with automounted homes
     that touches every home; O(gather_envs=false) avoids it.
@@ -254,6 +256,18 @@ ansible_facts:
             fstype: nfs4
             writable: false
             owner: cpkgsadm
+reused:
+  description:
+    - Whether this run's earlier look stood for this one (the module did not run). Only the collection's roles ask
+      for that, with the task variable C(__cpkgs_conda_facts_reuse); the earlier look must have had the same options,
+      host and account, and C(ansible_facts.conda) must still be what it reported.
+  returned: when the task sets C(__cpkgs_conda_facts_reuse)
+  type: bool
+  sample: false
+cpkgs_conda_facts_key:
+  description: What the look was made with (options, host, account), for the next look to compare. Internal.
+  returned: when the task sets C(__cpkgs_conda_facts_reuse)
+  type: str
 """
 
 import os
