@@ -1244,3 +1244,34 @@ def test_unreadable_file_message_says_why(tree: Path) -> None:
     with pytest.raises(InputError) as caught:
         EnvSpec({"name": "e1", "file": str(tree / "none.yml")}).request()
     assert str(caught.value) == f"file: cannot read {str(tree / 'none.yml')!r}: No such file or directory"
+
+
+def test_offline_reaches_every_conda_command_that_fetches(tree: Path) -> None:
+    conda = FileConda()
+    manager(tree, conda).run(env(specs=["pkga"], offline=True))
+    yml = _environment_yml(tree)
+    manager(tree, conda).run(env(name="e2", file=str(yml), offline=True))
+    conda.dry_run_answer = "dryrun_change.json"
+    manager(tree, conda).run(env(specs=["pkga=1.0"], offline=True))
+    assert [call[1] for call in conda.calls] == ["create", "env", "install", "install"]
+    assert all("--offline" in call for call in conda.calls)
+    conda.calls.clear()
+    manager(tree, conda).run(env(name="e3", specs=["pkga"]))
+    assert "--offline" not in conda.calls[0]
+
+
+def test_removed_envs_wait_in_the_tree_s_trash_and_others_leftovers_stay(tree: Path, conda: FakeConda) -> None:
+    trash = tree / ".cpkgs-trash"
+    (trash / "e1-x-abc123").mkdir(parents=True)  # what a removal of env "e1-x" left
+    (trash / "e10-abc123").mkdir()
+    manager(tree, conda).run(env(specs=["pkga"]))
+    removed = manager(tree, conda).run(env(state="absent"))
+    assert removed["changed"] is True
+    assert "pending_removal" not in removed
+    assert sorted(p.name for p in trash.iterdir()) == ["e1-x-abc123", "e10-abc123"]
+    assert not (tree / "envs" / ".cpkgs-trash").exists()
+    (trash / "e1-def456").mkdir()  # an earlier removal of e1 that could not finish
+    again = manager(tree, conda).run(env(state="absent"))
+    assert again["finished_removal"] == [str(trash / "e1-def456")]
+    assert "pending_removal" not in again
+    assert sorted(p.name for p in trash.iterdir()) == ["e1-x-abc123", "e10-abc123"]
