@@ -408,16 +408,26 @@ def test_update_switched_each_node(node: testinfra.host.Host) -> None:
 
 def test_job_loop_saw_the_old_tree_or_the_new_never_a_mix() -> None:
     """The job loop on the first node ran all through the update: every run saw either the old tree (no added
-    env, the old release's program) or the new one (the added env and its program), first old then new, and no
-    run failed. Each run resolves the prefix once; a copy in place would have shown the new env before its
-    files were all there."""
+    env, the old release's program) or the new one (the added env and its program), first old then new. Each run
+    resolves the prefix once; a copy in place would have shown the new env before its files were all there.
+
+    The one exception is the switch's own instant (docs/cluster.md, "What the switch cannot do"): the release's
+    program looks its baked prefix up again through the link, so a run started just before the rename and checking
+    just after it sees two versions and exits 3 naming both. At most one run can do that, and only between the last
+    old run and the first new one; any other failure, or a new run before an old one, fails the test."""
     lines = evidence(group("cpkgs_nodes")[0])["job_loop"]
     old = f"isis4.2.0 isis4.3.0 |0|isis 4.3.0 prefix={PREFIX}/envs/isis4.3.0"
     new = f"{ADDED_ENV} isis4.2.0 isis4.3.0 |0|isis 3.9.1 prefix={PREFIX}/envs/{ADDED_ENV}"
-    assert [line for line in lines if line not in (old, new)] == []
+    straddle = "isis4.2.0 isis4.3.0 |3|"  # an old run whose program exited 3: its prefix resolved to two versions
+    others = [line for line in lines if line not in (old, new)]
+    assert len(others) <= 1, others
     first_new = lines.index(new)
-    assert lines[:first_new] == [old] * first_new and first_new > 0
-    assert set(lines[first_new:]) == {new}
+    assert first_new > 0 and set(lines[first_new:]) == {new}
+    if others:
+        assert others[0].startswith(straddle) and "does not match actual prefix" in others[0], others
+        assert lines[:first_new] == [old] * (first_new - 1) + others, "the straddling run is not the last old one"
+    else:
+        assert lines[:first_new] == [old] * first_new
 
 
 def test_rollback_is_one_step_and_holds(node: testinfra.host.Host) -> None:
