@@ -262,8 +262,6 @@ class ActivationManager:
         result = []
         for index, item in enumerate(params["envs"]):
             where = f"envs[{index}]"
-            if not isinstance(item, dict):
-                raise ActivationError(f"{where}: must be a mapping with name or prefix, got {item!r}")
             unknown = sorted(set(item) - set(_ITEM_KEYS))
             if unknown:
                 raise ActivationError(f"{where}: unknown keys {unknown} (known: {', '.join(_ITEM_KEYS)})")
