@@ -41,20 +41,19 @@ NODES = {
 
 def _report(tmp_path: Path, nodes: dict) -> list[str]:
     inventory = {"all": {"hosts": {name: {"ansible_connection": "local"} for name in nodes}}}
+    registered = {key: f"{{{{ __results[inventory_hostname]['{key}'] }}}}" for key in NODES["rsync-node"]}
+    keep = {"content": "{{ __report.msg | to_json }}", "dest": str(tmp_path / "report.json"), "mode": "0644"}
     play = [{
         "hosts": "all",
         "gather_facts": False,
         "vars_files": [str(VARS)],
+        "vars": {"__results": nodes},
         "tasks": [
-            {"name": "What the role registered", "ansible.builtin.set_fact": {"cacheable": False} | {
-                key: f"{{{{ __results[inventory_hostname]['{key}'] }}}}" for key in NODES["rsync-node"]}},
+            {"name": "What the role registered", "ansible.builtin.set_fact": registered},
             {"name": "Report", "ansible.builtin.debug": {"msg": "{{ __conda_node_batch_report }}"},
              "run_once": True, "register": "__report"},
-            {"name": "Keep it", "ansible.builtin.copy": {"content": "{{ __report.msg | to_json }}",
-                                                        "dest": str(tmp_path / "report.json"), "mode": "0644"},
-             "run_once": True},
+            {"name": "Keep it", "ansible.builtin.copy": keep, "run_once": True},
         ],
-        "vars": {"__results": nodes},
     }]  # fmt: skip
     (tmp_path / "play.json").write_text(json.dumps(play))
     (tmp_path / "hosts.json").write_text(json.dumps(inventory))
