@@ -3,8 +3,10 @@
 """Action plugin of ``cpkgs.conda.conda_facts``: runs the module, or reuses this run's last identical look.
 
 Without the task variable ``__cpkgs_conda_facts_reuse`` it is the plain module run (as the ``normal`` action).
-With it (the roles' preflights set it), the last opted-in look (registered as ``__cpkgs_conda_facts``) stands for
-this one when it may (plugins/plugin_utils/_facts_reuse.py says when); the result then says ``reused: true``.
+With it true (the roles' preflights set it), the last opted-in look (registered as ``__cpkgs_conda_facts``) stands
+for this one when it may (plugins/plugin_utils/_facts_reuse.py says when); the result then says ``reused: true``.
+With it ``record`` (conda_tree's preflight: its look decides what is installed), the module always runs and its
+result is recorded for the next opted-in look.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as NormalAction
 
-from ansible_collections.cpkgs.conda.plugins.plugin_utils._facts_reuse import KEY, OPT_IN, STASH, look_key, reusable
+from ansible_collections.cpkgs.conda.plugins.plugin_utils._facts_reuse import (
+    KEY,
+    OPT_IN,
+    RECORD,
+    STASH,
+    look_key,
+    reusable,
+)
 
 
 class ActionModule(NormalAction):
@@ -22,13 +31,14 @@ class ActionModule(NormalAction):
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         key = None
-        opted_in = boolean(task_vars.get(OPT_IN, False), strict=False)
+        record_only = task_vars.get(OPT_IN) == RECORD
+        opted_in = record_only or boolean(task_vars.get(OPT_IN, False), strict=False)
         if opted_in and not self._task.async_val and not self._task.delegate_to:
             context = self._play_context
             key = look_key(self._task.args, str(task_vars.get("inventory_hostname", "")),
                            remote_user=context.remote_user, become=context.become,
                            become_method=context.become_method, become_user=context.become_user)  # fmt: skip
-            facts = reusable(task_vars.get(STASH), key, task_vars.get("ansible_facts"))
+            facts = None if record_only else reusable(task_vars.get(STASH), key, task_vars.get("ansible_facts"))
             if facts is not None:
                 result = ActionBase.run(self, tmp, task_vars)
                 result.update({"changed": False, "ansible_facts": {"conda": facts}, KEY: key, "reused": True})

@@ -15,6 +15,9 @@ preflight opts in (task variable ``__cpkgs_conda_facts_reuse: true``) and regist
 - no role dropped it after a change of its own (``conda_tree`` after a new system ``.condarc``, group write access
   or fixed permissions, ``conda_envs`` after building an environment: they set ``__cpkgs_conda_facts`` to ``{}``).
 
+A preflight whose look decides what is installed or removed (``conda_tree``'s) sets the variable to ``record``: it
+always looks, and its look is recorded for the next ones.
+
 A role used alone, or in a play of its own with other options, looks again.
 """
 
@@ -26,6 +29,7 @@ from typing import Any
 
 STASH = "__cpkgs_conda_facts"  # the variable the opted-in looks register their result as
 OPT_IN = "__cpkgs_conda_facts_reuse"  # the task variable that allows a look to reuse the last one
+RECORD = "record"  # OPT_IN's value for a look that never reuses one but is recorded for the next
 KEY = "cpkgs_conda_facts_key"  # the result's record of what it was looked at with
 
 

@@ -14,7 +14,14 @@ import pytest
 
 from ansible_collections.cpkgs.conda.plugins.action.conda_facts import ActionModule
 from ansible_collections.cpkgs.conda.plugins.modules import conda_facts
-from ansible_collections.cpkgs.conda.plugins.plugin_utils._facts_reuse import KEY, OPT_IN, STASH, look_key, reusable
+from ansible_collections.cpkgs.conda.plugins.plugin_utils._facts_reuse import (
+    KEY,
+    OPT_IN,
+    RECORD,
+    STASH,
+    look_key,
+    reusable,
+)
 
 RunModule = Callable[[ModuleType, dict], dict]  # the run_module fixture (tests/unit/plugins/conftest.py)
 
@@ -28,7 +35,7 @@ class Host:
         self.module_runs = 0
         self.vars: dict = {"inventory_hostname": "node1", "ansible_facts": {}}
 
-    def look(self, args: dict, *, reuse: bool = True, become_user: str | None = None, async_val: int = 0,
+    def look(self, args: dict, *, reuse: bool | str = True, become_user: str | None = None, async_val: int = 0,
              register: bool = True, delegate_to: str | None = None) -> dict:  # fmt: skip
         task = SimpleNamespace(args=dict(args), check_mode=False, diff=False, async_val=async_val,
                                action="cpkgs.conda.conda_facts", delegate_to=delegate_to)  # fmt: skip
@@ -44,7 +51,7 @@ class Host:
 
         action._execute_module = execute_module
         action._remove_tmp_path = lambda path: None
-        task_vars = dict(self.vars, **({OPT_IN: True} if reuse else {}))
+        task_vars = dict(self.vars, **({OPT_IN: reuse} if reuse else {}))
         result = action.run(task_vars=task_vars)
         self.vars["ansible_facts"] = dict(self.vars["ansible_facts"], **result.get("ansible_facts", {}))
         if register:
@@ -81,6 +88,18 @@ def test_the_second_identical_look_reuses_the_first(host: Host, share: Path) -> 
     assert second["changed"] is False
     assert second["ansible_facts"]["conda"] == first["ansible_facts"]["conda"]
     assert second[KEY] == first[KEY]
+
+
+def test_a_recording_look_always_runs_the_module_and_is_reused_after(host: Host, share: Path) -> None:
+    """conda_tree's look (record): never a reuse, even of an identical look; the next opted-in look reuses it."""
+    args = {"share_root": str(share), "gather_envs": False}
+    host.look(args)
+    (share / "anaconda3_linux" / "conda-meta" / "history").unlink()  # the tree changed since that look
+    recorded = host.look(args, reuse=RECORD)
+    after = host.look(args)
+    assert host.module_runs == 2
+    assert recorded["reused"] is False and recorded["ansible_facts"]["conda"]["installed"] is False
+    assert after["reused"] is True and after["ansible_facts"]["conda"]["installed"] is False
 
 
 @pytest.mark.parametrize(
