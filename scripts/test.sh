@@ -183,7 +183,7 @@ stage_units() {
     if [ -z "$(find "$CPKGS_REPO/tests/unit" -name 'test_*.py' -print -quit)" ]; then
         echo "no unit tests yet"; return 0
     fi
-    on_each_core units units --local --python @PY@ --color yes --requirements
+    on_each_core_at_once units units --local --python @PY@ --color yes --requirements
     # and on the oldest managed-node python (tests/config.yml), with the oldest ansible-core
     local oldest="${COMPAT_MATRIX%% *}" venv
     venv="$(cpkgs::matrix_venv "${oldest%@*}" "${oldest#*@}")" || return 1
