@@ -125,7 +125,7 @@ def validate_name(name: str, param: str = "name") -> None:
         raise InputError(f"{param}: {name!r} must not start with '-'")
     if name in ("base", "root"):
         raise InputError(f"{param}: {name!r} is the tree itself; give prefix explicitly to manage it")
-    size = len(name.encode("utf-8", "surrogateescape"))
+    size = len(os.fsencode(name))
     if size > _NAME_MAX:
         raise InputError(
             f"{param}: {_shown(name)} ({size} bytes) is too long for a directory name ({_NAME_MAX} at most)"
@@ -150,7 +150,7 @@ def fingerprint(prefix: str) -> str:
         names = sorted(name for name in os.listdir(os.path.join(prefix, "conda-meta")) if name.endswith(".json"))
     except OSError:
         return ""
-    return hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
 def installed_packages(prefix: str) -> List[dict]:
@@ -165,7 +165,7 @@ def installed_packages(prefix: str) -> List[dict]:
         if not name.endswith(".json"):
             continue
         try:
-            with open(os.path.join(meta, name), encoding="utf-8") as handle:
+            with open(os.path.join(meta, name), "rb") as handle:
                 record = json.load(handle)
         except (OSError, ValueError):
             continue
@@ -210,7 +210,7 @@ def read_lockfile(path: str) -> List[str]:
         raise InputError(f"lockfile: cannot read {path!r}: {exc.strerror or exc}") from None
     if "@EXPLICIT" not in lines:
         raise InputError(f"lockfile: {path!r} is not an explicit lockfile (no @EXPLICIT line)")
-    return [line.split("#", 1)[0] for line in lines if line and not line.startswith(("#", "@"))]
+    return [line.partition("#")[0] for line in lines if line and not line.startswith(("#", "@"))]
 
 
 def _yaml_scalar(value: object, where: str) -> str:
@@ -281,7 +281,7 @@ class EnvSpec:
         if self.prefix is not None and not os.path.isabs(self.prefix):
             raise InputError(f"{self.param('prefix')}: must be an absolute path, got {self.prefix!r}")
         if self.prefix:
-            longest = max(len(part.encode("utf-8", "surrogateescape")) for part in self.prefix.split("/"))
+            longest = max(len(os.fsencode(part)) for part in self.prefix.split("/"))
             if longest > _NAME_MAX:
                 raise InputError(
                     f"{self.param('prefix')}: {_shown(self.prefix)} has a part of {longest} bytes "
@@ -391,10 +391,10 @@ class _NoConda(CondaRunner):
     """A runner for offline planning: asking it anything means the env needs conda (and the lock)."""
 
     def __init__(self) -> None:
-        super().__init__(lambda *a, **k: (1, "", ""), "conda")
+        """No conda to run: :meth:`json` refuses every question."""
 
     def json(self, args: List[str], environ: Optional[Dict[str, str]] = None, quiet_ok: bool = False) -> dict:
-        raise _NeedsConda(args)
+        raise _NeedsConda
 
 
 class EnvManager:
@@ -437,7 +437,7 @@ class EnvManager:
     @staticmethod
     def read_record(prefix: str) -> Optional[dict]:
         try:
-            with open(os.path.join(prefix, "conda-meta", REQUEST_FILE), encoding="utf-8") as handle:
+            with open(os.path.join(prefix, "conda-meta", REQUEST_FILE), "rb") as handle:
                 record = json.load(handle)
         except (OSError, ValueError):
             return None
@@ -449,7 +449,7 @@ class EnvManager:
         :class:`FileError` naming the record and leaves no temporary file."""
         path = os.path.join(prefix, "conda-meta", REQUEST_FILE)
         data = json.dumps({"request": request, "fingerprint": fingerprint(prefix)}, sort_keys=True)
-        write_file(path, data.encode("utf-8"), new_mode=0o644)
+        write_file(path, data.encode(), new_mode=0o644)
 
     # -- plan and apply --------------------------------------------------------------------------
     def plan_offline(self, env: EnvSpec) -> Optional[dict]:
@@ -773,7 +773,7 @@ class EnvManager:
         a file with keys that this module did not write (see ``_condarc_rules.written_by_conda_env``)."""
         path = os.path.join(prefix, ".condarc")
         data = read_file(path)
-        current = None if data is None else data.decode("utf-8", "replace")
+        current = None if data is None else data.decode(errors="replace")
         if current is not None and current.strip() and not written_by_conda_env(current):
             raise InputError(
                 f"{param}: {path} was not written by conda_env (its first line is not {ENV_CONDARC_HEADER.strip()!r})"
@@ -792,7 +792,7 @@ class EnvManager:
         result["condarc_changed"] = True
         if self.check_mode:
             return
-        write_file(path, text.encode("utf-8"), new_mode=0o666)
+        write_file(path, text.encode(), new_mode=0o666)
 
     def _frozen(self, prefix: str, frozen: bool, result: dict) -> None:
         path = os.path.join(prefix, "conda-meta", FROZEN_FILE)
@@ -804,7 +804,7 @@ class EnvManager:
             return
         if frozen:
             mark = {"message": "Managed by cpkgs.conda: change it through the inventory."}
-            write_file(path, json.dumps(mark).encode("utf-8"), new_mode=0o644)
+            write_file(path, json.dumps(mark).encode(), new_mode=0o644)
         else:
             os.unlink(path)
 

@@ -51,13 +51,14 @@ def parse_bsd_mount(text: str) -> list[tuple[str, str]]:
 def mount_of(path: str, mounts: list[tuple[str, str]]) -> tuple[str | None, str | None]:
     """The mount point holding ``path`` and its fstype (the longest matching mount point; later wins)."""
     path = os.path.normpath(path)
-    best: tuple[str | None, str | None] = (None, None)
+    best_point: str | None = None
+    best_type: str | None = None
     for raw_point, fstype in mounts:
         point = os.path.normpath(raw_point)
         inside = path == point or path.startswith(point.rstrip("/") + "/")
-        if inside and (best[0] is None or len(point) >= len(best[0])):
-            best = (point, fstype)
-    return best
+        if inside and len(point) >= len(best_point or ""):
+            best_point, best_type = point, fstype
+    return best_point, best_type
 
 
 def account_name(uid: int) -> str:
@@ -128,6 +129,8 @@ class FactsCollector:
     module ran with, reported as they are (a role layers an override of its own on them).
     """
 
+    warnings: list[str]  # set by collect(): what it could not read
+
     def __init__(
         self,
         paths: CondaPaths,
@@ -144,7 +147,6 @@ class FactsCollector:
         self.gather_envs = gather_envs
         self.admin = admin
         self.passwd = passwd or pwd.getpwall
-        self.warnings: list[str] = []
 
     def share(self) -> dict[str, object]:
         """Whether the share root exists, is a mount point, its fstype and whether the caller may write it."""
@@ -177,10 +179,11 @@ class FactsCollector:
         """The prefixes a home's ``.conda/environments.txt`` registers; none when it cannot be read."""
         path = os.path.join(home, ".conda", "environments.txt")
         try:
-            with open(path, encoding="utf-8") as handle:
-                return [line.strip() for line in handle if line.strip() and not line.strip().startswith("#")]
-        except (OSError, ValueError):  # missing, unreadable (another account's home on NFS), not text
+            with open(path, "rb") as handle:
+                lines = handle.read().decode().splitlines()
+        except (OSError, ValueError):  # missing, unreadable (another account's home on NFS), not UTF-8 text
             return []
+        return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
     def envs(self, envs_dirs: list[str]) -> list[dict[str, object]]:
         """The environments conda would list: the root, every env inside an envs dir, the registered ones."""
@@ -226,7 +229,7 @@ class FactsCollector:
         """All facts, as documented in the module's RETURN."""
         paths = self.paths
         files, problems = paths.condarc_files()
-        self.warnings += [f"cannot read {problem}" for problem in problems]
+        self.warnings = [f"cannot read {problem}" for problem in problems]
         envs_dirs = paths.envs_dirs(files)
         state = root_state(paths.root_prefix)
         installed = state == "installed"  # the installer finished, not merely began (conda-meta/history)

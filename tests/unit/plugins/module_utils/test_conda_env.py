@@ -1275,3 +1275,62 @@ def test_removed_envs_wait_in_the_tree_s_trash_and_others_leftovers_stay(tree: P
     assert again["finished_removal"] == [str(trash / "e1-def456")]
     assert "pending_removal" not in again
     assert sorted(p.name for p in trash.iterdir()) == ["e1-x-abc123", "e10-abc123"]
+
+
+# ------------------------------------------------------------------- what a caller reads in the results
+
+
+def test_render_condarc_spells_scalars_as_conda_config_does() -> None:
+    text = render_condarc({"always_yes": True, "changeps1": False, "ssl_verify": None, "channels": ["a"]})
+    assert text.splitlines()[1:] == ["always_yes: true", "changeps1: false", "ssl_verify: null", "channels:", '  - "a"']
+
+
+def test_plan_names_the_state_and_each_reason_of_an_existing_env(tree: Path, conda: FakeConda) -> None:
+    for name in ("icy", "rc", "tidy"):
+        manager(tree, conda).run(env(name=name, specs=["pkga"], frozen=True))
+    (tree / ".cpkgs-trash" / "tidy-abc123").mkdir(parents=True)  # an earlier removal of tidy left this
+    results = plan(
+        tree,
+        env(name="icy", specs=["pkga"], frozen=False),
+        env(name="rc", specs=["pkga"], frozen=True, condarc={"channels": ["a"]}),
+        env(name="tidy", specs=["pkga"], frozen=True),
+    )
+    assert [(r["name"], r["state"], r["needs_work"], r["reason"]) for r in results] == [
+        ("icy", "present", True, "unfreeze"),
+        ("rc", "present", True, "write its .condarc"),
+        ("tidy", "present", True, "finish an earlier removal"),
+    ]
+
+
+def test_an_update_runs_conda_install_without_a_prompt(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    conda.calls.clear()
+    conda.dry_run_answer = "dryrun_change.json"
+    manager(tree, conda).run(env(specs=["pkga=1.0"]))
+    exe, prefix = str(tree / "bin" / "conda"), str(tree / "envs" / "e1")
+    assert conda.calls[-1] == [exe, "install", "--prefix", prefix, "--yes", "pkga=1.0", "--json"]
+
+
+def test_an_update_reports_what_conda_did_not_what_its_dry_run_foresaw(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    conda.dry_run_answer = "install_update_deps.json"  # the solver saw another world a moment before
+    applied = manager(tree, conda).run(env(specs=["pkga=1.0"]))
+    assert applied["actions"] == {"link": ["pkga-1.0-0"], "unlink": ["pkga-2.0-0"]}
+
+
+def test_freezing_is_reported_and_the_mark_says_who_manages_the_env(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    frozen = manager(tree, conda).run(env(specs=["pkga"], frozen=True))
+    assert frozen["changed"] is True and frozen["frozen_changed"] is True
+    mark = json.loads((tree / "envs" / "e1" / "conda-meta" / "frozen").read_text())
+    assert "cpkgs.conda" in mark["message"] and "inventory" in mark["message"]  # conda shows it to whoever tries
+
+
+def test_removal_deletes_nothing_outside_the_env_whatever_the_working_directory(
+    tree: Path, conda: FakeConda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    monkeypatch.chdir(tree)  # the tree's own conda-meta is ./conda-meta here
+    assert manager(tree, conda).run(env(state="absent"))["changed"] is True
+    assert not (tree / "envs" / "e1").exists()
+    assert (tree / "conda-meta").is_dir()
