@@ -14,29 +14,30 @@ REQUIRED_ONE_OF = [("scope", "path"), ("key", "settings", "final_file")]
 
 
 def argument_spec() -> dict:
-    """The module's argument_spec (``settings`` items are checked as suboptions)."""
+    """The module's argument_spec (``settings`` items are checked as suboptions; an option without a type is a
+    string, Ansible's default)."""
     setting = {
-        "key": {"type": "str", "required": True, "no_log": False},
+        "key": {"required": True, "no_log": False},
         "value": {"type": "raw"},
-        "state": {"type": "str", "choices": list(STATES), "default": "present"},
-        "list_mode": {"type": "str", "choices": list(LIST_MODES), "default": "exact"},
+        "state": {"choices": list(STATES), "default": "present"},
+        "list_mode": {"choices": list(LIST_MODES), "default": "exact"},
         "final": {"type": "bool"},
     }
     return dict(
         tree_argument_spec(),
-        scope={"type": "str", "choices": ["system", "user", "env"]},
+        scope={"choices": ["system", "user", "env"]},
         path={"type": "path"},
-        user={"type": "str"},
-        env={"type": "str"},
-        key={"type": "str", "no_log": False},
+        user={},
+        env={},
+        key={"no_log": False},
         value={"type": "raw"},
-        state={"type": "str", "choices": list(STATES), "default": "present"},
-        list_mode={"type": "str", "choices": list(LIST_MODES), "default": "exact"},
+        state={"choices": list(STATES), "default": "present"},
+        list_mode={"choices": list(LIST_MODES), "default": "exact"},
         final={"type": "bool"},
         settings={"type": "list", "elements": "dict", "options": setting},
         final_file={"type": "bool"},
         backup={"type": "bool", "default": False},
         # Internal, set by the action plugin: the new text, and the sha1 of the text it was computed from.
-        _content={"type": "str"},
-        _expected_sha1={"type": "str"},
+        _content={},
+        _expected_sha1={},
     )

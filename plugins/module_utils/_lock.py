@@ -111,8 +111,8 @@ def _pid_start(pid: int) -> Optional[str]:
     """When process ``pid`` started (clock ticks since boot, field 22 of ``/proc/PID/stat``), None if unknown."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read().decode("ascii", "replace")
-        return data[data.rindex(")") + 2 :].split()[19]
+            data = handle.read()
+        return data[data.rindex(b")") + 2 :].split()[19].decode()  # digits; a bad byte is a ValueError
     except (OSError, ValueError, IndexError):
         return None
 
@@ -181,7 +181,7 @@ def _token_at(path: str) -> Optional[str]:
 def _read_lock(path: str) -> Optional[_Seen]:
     """The lock file at ``path`` (stat and content of one open file), None when there is none."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)  # Python's descriptors are close-on-exec already
     except FileNotFoundError:
         return None
     try:
@@ -194,11 +194,16 @@ def _read_lock(path: str) -> Optional[_Seen]:
             data += chunk
     finally:
         os.close(fd)
+    return _Seen(info.st_ino, info.st_dev, info.st_mtime, _json_object(data))
+
+
+def _json_object(data: bytes) -> Optional[dict]:
+    """The JSON object ``data`` holds, None when it holds something else (a holder file being written)."""
     try:
-        parsed = json.loads(data.decode("utf-8"))
+        parsed = json.loads(data)  # bytes: UTF-8 (an undecodable byte is a ValueError too)
     except ValueError:
-        parsed = None
-    return _Seen(info.st_ino, info.st_dev, info.st_mtime, parsed if isinstance(parsed, dict) else None)
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def read_holder(root_prefix: str) -> Optional[dict]:
@@ -285,11 +290,11 @@ class TreeLock:
 
     def _write_own(self) -> None:
         """Write our holder file (atomically), making the lock directory when it is missing."""
-        data = json.dumps(self._info(), sort_keys=True).encode("utf-8") + b"\n"
+        data = json.dumps(self._info()).encode() + b"\n"
         for _attempt in range(20):
             try:
                 os.makedirs(self.dir, mode=0o755, exist_ok=True)
-                write_file(self.own, data, new_mode=0o644)
+                write_file(self.own, data)  # 0644 less the umask: who holds the lock is for everybody to read
                 return
             except FileError as exc:
                 if os.path.isdir(self.dir):
@@ -433,7 +438,7 @@ class TreeLock:
             deadline = time.monotonic() + max(self.lock.timeout, GUARD_STALE) + GUARD_STALE
             fd = os.open(self.own, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                os.write(fd, json.dumps({"token": self.lock.token}).encode("utf-8"))
+                os.write(fd, json.dumps({"token": self.lock.token}).encode())
             finally:
                 os.close(fd)
             while True:
@@ -506,7 +511,7 @@ class TreeLock:
     def _adopt(self) -> None:
         """Work under the lease lock of token ``holder``: it must be ours; renew it while we work."""
         seen = _read_lock(self.path)
-        if seen is None or (seen.info or {}).get("token") != self.token or not self.owns():
+        if seen is None or (seen.info or {}).get("token") != self.token:
             whom = "nobody" if seen is None else _describe(self.root_prefix, seen.info)
             raise LockError(
                 f"lock_holder: the lock of tree {self.root_prefix} is not held by {self.token!r} "

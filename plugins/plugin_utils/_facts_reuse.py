@@ -42,14 +42,9 @@ def look_key(args: Mapping, host: str, *, remote_user: str | None = None, become
              become_method: str | None = None, become_user: str | None = None) -> str:  # fmt: skip
     """What a look depends on besides the host's files: its options, where it runs and as whom (a delegated look
     is never reused: the action plugin gives it no key)."""
-    who = {
-        "host": host,
-        "remote_user": remote_user,
-        "become": bool(become),
-        "become_method": become_method if become else None,
-        "become_user": become_user if become else None,
-    }
-    return _canonical({"args": dict(args), "who": who})
+    # Only its equality matters: the options, the host, the account, and the become method and user when become is on.
+    who = [host, remote_user, bool(become), become_method if become else None, become_user if become else None]
+    return _canonical([dict(args), who])
 
 
 def reusable(stash: Any, key: str, current_facts: Any) -> dict | None:
