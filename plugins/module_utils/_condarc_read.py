@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CondarcSyntaxError", "parse_condarc"]
+__all__ = ["CondarcSyntaxError", "is_final_comment", "parse_condarc"]
 
 _BOOLS = {
     "true": True,
@@ -38,8 +38,9 @@ _INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 _KEY = re.compile(r"""^("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z_][A-Za-z0-9_.-]*)\s*:(?:\s+(.*))?$""")
 
 
-def _is_final_comment(comment: str) -> bool:
-    """conda's rule (``ParameterFlag.from_string``): the whole comment, stripped of ``#`` and ``!``, is ``final``."""
+def is_final_comment(comment: str) -> bool:
+    """conda's rule (``ParameterFlag.from_string``): the whole comment, stripped of ``#`` and ``!``, is ``final``
+    (the condarc editor reads its marks with this rule too)."""
     return comment.strip().strip("!#") == "final"
 
 
@@ -150,9 +151,7 @@ class _Reader:
     def feed(self, lineno: int, raw: str) -> None:
         if raw.strip() == "---" and not self.data:
             return
-        if raw.lstrip().startswith("#"):
-            return
-        line = _strip_comment(raw)
+        line = _strip_comment(raw)  # a comment line strips to nothing
         if not line.strip():
             return
         indent = len(line) - len(line.lstrip())
@@ -169,7 +168,7 @@ class _Reader:
         if name[:1] in "'\"":
             name = str(_scalar(name, lineno))
         if indent == 0:
-            self._top_key(lineno, name, match.group(2), _is_final_comment(raw[len(line) :]))
+            self._top_key(lineno, name, match.group(2), is_final_comment(raw[len(line) :]))
         else:
             self._nested_key(lineno, name, match.group(2))
 

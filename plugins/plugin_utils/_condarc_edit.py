@@ -21,6 +21,7 @@ plugins add keys) and reported, so the caller can warn.
 from __future__ import annotations
 
 import io
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ try:
 except ImportError:  # pragma: no cover - reported by the action plugin
     HAS_RUAMEL = False
 
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_read import is_final_comment
 from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_rules import FINAL_MARKER, is_condarc_key
 
 __all__ = [
@@ -225,7 +227,7 @@ def _builtin(value: Any) -> Any:
     return value
 
 
-def _one(raw: dict[str, Any], where: str) -> Setting:
+def _one(raw: dict[str, Any], where: str = "") -> Setting:
     """One setting from options the argument_spec already checked (types, choices, unknown options): what
     it cannot check is checked here, the key rule and the value against the key."""
     setting = Setting(key=_builtin(raw.get("key")), where=where)
@@ -249,7 +251,7 @@ def _one(raw: dict[str, Any], where: str) -> Setting:
 def normalize_settings(single: dict[str, Any] | None, many: list[Any] | None) -> list[Setting]:
     """Settings from the module's one-key options (``key``, ``value`` …) or its ``settings`` list."""
     if single and single.get("key") is not None:
-        return [_one({k: v for k, v in single.items() if v is not None}, "")]
+        return [_one({k: v for k, v in single.items() if v is not None})]
     if not many:
         raise CondarcEditError("settings: give at least one key (or use key/value)")
     result = []
@@ -293,21 +295,21 @@ class CondarcDocument:
         self.original = text
         self.yaml = YAML(typ="rt")
         self.yaml.preserve_quotes = True
-        self.yaml.width = 4096
+        # never fold a long value onto a second line: the collection's own reader (_condarc_read) reads one
+        # line per value
+        self.yaml.width = sys.maxsize
         try:
-            if text.strip():
-                _data, mapping_indent, sequence_offset = load_yaml_guess_indent(text)
-                sequence_indent = mapping_indent if mapping_indent is not None else 2
-                offset = sequence_offset if sequence_offset is not None else 2
-                self.yaml.indent(mapping=2, sequence=max(sequence_indent, offset + 2), offset=offset)
-            else:
-                self.yaml.indent(mapping=2, sequence=4, offset=2)
+            # the file's own indentation for new lists; a new file gets conda config's ("  - item")
+            _data, item_indent, offset = load_yaml_guess_indent(text)
+            offset = 2 if offset is None else offset
+            sequence = offset + 2 if item_indent is None else max(item_indent, offset + 2)
+            self.yaml.indent(sequence=sequence, offset=offset)
             data = self.yaml.load(text)
         except (YAMLError, MarkedYAMLError) as exc:
-            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-            where = f" line {mark.line + 1}" if mark is not None else ""
+            mark = getattr(exc, "problem_mark", None)
+            where = f": line {mark.line + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise CondarcEditError(f"{path}:{where}: not valid YAML ({problem}); the file was left as it is") from exc
+            raise CondarcEditError(f"{path}{where}: not valid YAML ({problem}); the file was left as it is") from exc
         if data is None:
             data = CommentedMap()
         if not isinstance(data, CommentedMap):
@@ -325,15 +327,14 @@ class CondarcDocument:
             token = self.data.ca.items[key][2]
         except (KeyError, IndexError, TypeError):
             return False
-        # conda's rule: the whole comment, stripped of '#' and '!', must be "final"
-        return token is not None and token.value.strip().strip("!#") == "final"
+        return token is not None and is_final_comment(token.value)
 
     def _set_final(self, key: str, final: bool) -> None:
         if final == self.is_final(key):
             return
         if final:
             # replaces a comment on the key's line: conda reads the marker only as the whole comment
-            self.data.yaml_add_eol_comment(_FINAL, key, column=None)
+            self.data.yaml_add_eol_comment(_FINAL, key)
         else:
             self.data.ca.items[key][2] = None
         self.changes.append(f"{key}: {'marked' if final else 'unmarked'} #!final")
