@@ -7,7 +7,9 @@ next writer waits a whole lease (an hour for the installer)."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,36 @@ def test_the_guard_is_left_free(root: Path) -> None:
     lock.acquire()
     lock.release()
     assert not (root / LOCK_DIR / "guard").exists()
+
+
+@pytest.fixture
+def renumbering_fstat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``os.fstat`` of a client that gives each open of a file a new inode number. A lock that is read over and
+    over (a breaker that never breaks) fails the test instead of hanging it."""
+    real_fstat = os.fstat
+    calls = [0]
+
+    def fstat(fd, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] > 200:
+            raise RuntimeError("the lock was read 200 times")
+        fields = list(real_fstat(fd, *args, **kwargs))
+        fields[1] = calls[0]  # st_ino
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(_lock.os, "fstat", fstat)
+
+
+@pytest.mark.usefixtures("renumbering_fstat")
+def test_a_dead_lock_is_broken_though_each_read_numbers_it_afresh(root: Path) -> None:
+    """Two reads of the same dead lock are the same holder by its token, whatever their inode numbers."""
+    directory = root / LOCK_DIR
+    directory.mkdir()
+    holder = directory / "holder.b1-4242-feedfacecafe"
+    holder.write_text(json.dumps({"token": "b1-4242-feedfacecafe", "host": "b1", "pid": 4242}))
+    os.link(holder, directory / "lock")
+    then = time.time() - 700
+    os.utime(holder, (then, then))
+    with TreeLock(str(root), timeout=0, host="a1") as lock:
+        assert lock.owns()
+    assert lock.broken == ["host b1 pid 4242 since ?: its heartbeat is 700 s old (stale after 600 s)"]
