@@ -155,7 +155,8 @@ def read_file(path: str) -> Optional[bytes]:
     expected = _lstat_regular(path, "read")
     if expected is None:
         return None
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    # a link or a FIFO swapped in after the check is neither followed nor waited on (Python adds O_CLOEXEC)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
@@ -215,7 +216,7 @@ def _set_attributes(fd: int, existing: Optional[os.stat_result], new_mode: int) 
 def _fsync_directory(directory: str) -> None:
     """Make the rename durable where the platform allows it (best effort)."""
     try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        fd = os.open(directory, os.O_RDONLY)
     except OSError:
         return
     try:
