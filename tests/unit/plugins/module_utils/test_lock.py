@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import time
 from pathlib import Path
 
@@ -151,10 +152,14 @@ def test_a_stale_heartbeat_on_another_host_is_broken(root: Path) -> None:
     lock = TreeLock(str(root), timeout=0, host="a1")
     with lock:
         pass
-    assert lock.broken == [
-        "host b1 pid 4242 since 2026-11-26T10:31:02Z (conda_env: isis4.3.0): its heartbeat is 700 s old "
-        "(stale after 600 s)"
-    ]
+    assert len(lock.broken) == 1
+    found = re.fullmatch(
+        r"host b1 pid 4242 since 2026-11-26T10:31:02Z \(conda_env: isis4.3.0\): its heartbeat is (\d+) s old "
+        r"\(stale after 600 s\)",
+        lock.broken[0],
+    )
+    assert found, lock.broken
+    assert 700 <= int(found[1]) < 720  # seconds since it was planted, on a busy machine too
 
 
 def test_a_fresh_heartbeat_on_another_host_is_respected(root: Path) -> None:
