@@ -64,7 +64,7 @@ phase second-run second_run "$@"
 grep -Eq 'changed=0 .*failed=0' "$DEMO/second-run.log" || cpkgs::die "the second run changed something: see $DEMO/second-run.log"
 
 TREE="$SHARE/anaconda3_linux"
-HOOK="$DEMO/etc/profile.d/cpkgs-conda.sh"
+HOOK="$DEMO/etc/profile.d/zz-cpkgs-conda.sh"
 USER_COMMANDS="source $HOOK
 conda env list
 conda activate isis4.3.0
@@ -75,7 +75,7 @@ cat <<TXT
 The demo share is ready: $TREE
 (its conda is the test bed's stand-in on py-rattler, installed like a Miniforge tree; not real conda)
 
-What a user types next (the hook picks the tree for this OS, as /etc/profile.d/cpkgs-conda.sh would):
+What a user types next (the hook picks the tree for this OS, as /etc/profile.d/zz-cpkgs-conda.sh would):
   ${USER_COMMANDS//$'\n'/$'\n'  }
 TXT
 

@@ -83,7 +83,7 @@ def _setup(shell: str, method: str) -> list[str]:
 
 def login(shell: str, hook_dir: Path, method: str, lines: list[str], tree: Tree) -> subprocess.CompletedProcess[str]:
     """``shell`` sets up ``method``, sources the hook twice (a login and a nested shell's rc file), runs ``lines``."""
-    hook = hook_dir / ("cpkgs-conda.csh" if shell == "tcsh" else "cpkgs-conda.sh")
+    hook = hook_dir / ("zz-cpkgs-conda.csh" if shell == "tcsh" else "zz-cpkgs-conda.sh")
     source = f"source '{hook}'" if shell == "tcsh" else f". '{hook}'"
     script = "\n".join([*_setup(shell, method), source, source, *lines]) + "\n"
     argv = {"bash": ["bash", "--norc", "--noprofile", "-c"], "zsh": ["zsh", "-f", "-c"], "tcsh": ["tcsh", "-f", "-c"]}
@@ -143,3 +143,29 @@ def test_hook_without_a_module_system_sets_conda_up_only(
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stderr == ""
     assert done.stdout.split() == ["no-modulepath", str(tree.root / "bin" / "conda")], done.stdout
+
+
+# /etc/profile (and EL's /etc/bashrc) source /etc/profile.d/*.sh in name order; the module systems' own scripts
+# are Debian's lmod.sh and modules.sh and EL's z00_lmod.sh.
+@pytest.mark.parametrize(("script", "method"), [("lmod.sh", "lmod"), ("z00_lmod.sh", "lmod"), ("modules.sh", "tcl")])
+def test_a_login_sets_the_module_system_up_before_the_hook_by_name(  # noqa: PLR0917 (pytest fixtures and parameters)
+    tree: Tree, default_modules: Path, hooks: dict[bool, Path], tmp_path: Path, script: str, method: str
+) -> None:
+    """The hook under its default name runs after the distribution's module script in a login's profile.d loop,
+    so the releases are on the module path and load."""
+    profile_d = tmp_path / "profile.d"
+    shutil.copytree(hooks[True], profile_d)
+    (profile_d / script).write_text("\n".join(_setup("bash", method)) + "\n")
+    lines = [
+        f"for i in '{profile_d}'/*.sh; do . \"$i\"; done",  # as /etc/profile does
+        SHOW_PATH,
+        "module load isis/4.3.0",
+        "echo CONDA_PREFIX=`printenv CONDA_PREFIX`",
+    ]
+    env = clean_env(tree.home)
+    done = subprocess.run(["bash", "--norc", "--noprofile", "-c", "\n".join(lines)], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    paths = next(line for line in done.stdout.splitlines() if line.startswith("MODULEPATH=")).split("=", 1)[1]
+    assert str(default_modules) in paths.split(":"), (sorted(path.name for path in profile_d.iterdir()), paths)
+    assert f"CONDA_PREFIX={tree.env('isis4.3.0')}" in done.stdout, done.stdout + done.stderr

@@ -67,7 +67,7 @@ class Rig:
     play: subprocess.CompletedProcess[str]
 
     def hook(self, shell: str) -> Path:
-        return self.hook_dir / ("cpkgs-conda.csh" if shell == "tcsh" else "cpkgs-conda.sh")
+        return self.hook_dir / ("zz-cpkgs-conda.csh" if shell == "tcsh" else "zz-cpkgs-conda.sh")
 
 
 @pytest.fixture(scope="module")

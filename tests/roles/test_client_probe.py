@@ -20,8 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("CPKGS_BUILD") or REPO / ".build")
 COLLECTIONS = BUILD / "collections"
 PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
-WRITERS = ("Create the hook directory", "Install the hooks (sh and csh)",
+WRITERS = ("Create the hook directory", "Install the hooks (sh and csh)", "Remove the hooks of earlier names",
            "Source the hook from the system zsh and csh start-up files")  # fmt: skip
+OLD_HOOKS = ("cpkgs-conda.sh", "cpkgs-conda.csh")  # the role's earlier default name (conda_client_hook_old_names)
 
 pytestmark = pytest.mark.skipif(
     not (COLLECTIONS / "ansible_collections/cpkgs/conda").exists(), reason=f"no collections path in {BUILD}"
@@ -50,14 +51,7 @@ class Client:
 
     def run(self, *args: str) -> tuple[int, list[str]]:
         """(changed count, names of the writing tasks that ran) of one run."""
-        environ = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_HOME=str(BUILD / "ansible-home"),
-                       ANSIBLE_LOCAL_TEMP=str(self.base / "tmp"), ANSIBLE_NOCOLOR="1",
-                       ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")  # fmt: skip
-        # the system start-up files are role variables (vars/main.yml): only extra vars move them
-        cmd = [str(PLAYBOOK), "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
-               "-e", f"__conda_client_zshrc={self.zshrc}", "-e", f"__conda_client_cshrc={self.cshrc}",
-               *args, str(self.base / "play.yml")]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=environ, check=False, timeout=300)
+        proc = self.play(*args)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
         ran = []
         for block in proc.stdout.split("TASK [")[1:]:
@@ -66,6 +60,16 @@ class Client:
                 ran.append(name)
         changed = int(proc.stdout.rsplit("changed=", 1)[1].split()[0])
         return changed, ran
+
+    def play(self, *args: str) -> subprocess.CompletedProcess[str]:
+        environ = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_HOME=str(BUILD / "ansible-home"),
+                       ANSIBLE_LOCAL_TEMP=str(self.base / "tmp"), ANSIBLE_NOCOLOR="1",
+                       ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")  # fmt: skip
+        # the system start-up files are role variables (vars/main.yml): only extra vars move them
+        cmd = [str(PLAYBOOK), "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
+               "-e", f"__conda_client_zshrc={self.zshrc}", "-e", f"__conda_client_cshrc={self.cshrc}",
+               *args, str(self.base / "play.yml")]  # fmt: skip
+        return subprocess.run(cmd, capture_output=True, text=True, env=environ, check=False, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +98,7 @@ def client(converged: tuple[Client, Path]) -> Client:
 
 
 def _block_edited(c: Client) -> None:
-    c.zshrc.write_text(c.zshrc.read_text().replace("cpkgs-conda.sh", "cpkgs-condA.sh"))
+    c.zshrc.write_text(c.zshrc.read_text().replace("zz-cpkgs-conda.sh", "cpkgs-condA.sh"))
 
 
 def _block_twice(c: Client) -> None:
@@ -102,14 +106,17 @@ def _block_twice(c: Client) -> None:
 
 
 DRIFTS: dict[str, Callable[[Client], None]] = {
-    "hook edited": lambda c: (c.hooks / "cpkgs-conda.sh").write_text("echo hi\n"),
-    "hook removed": lambda c: (c.hooks / "cpkgs-conda.csh").unlink(),
-    "hook mode": lambda c: (c.hooks / "cpkgs-conda.csh").chmod(0o600),
-    "hook a symlink": lambda c: (c.hooks / "cpkgs-conda.sh").rename(c.hooks / "x")
-    or (c.hooks / "cpkgs-conda.sh").symlink_to(c.hooks / "x"),
+    "hook edited": lambda c: (c.hooks / "zz-cpkgs-conda.sh").write_text("echo hi\n"),
+    "hook removed": lambda c: (c.hooks / "zz-cpkgs-conda.csh").unlink(),
+    "hook mode": lambda c: (c.hooks / "zz-cpkgs-conda.csh").chmod(0o600),
+    "hook a symlink": lambda c: (
+        (c.hooks / "zz-cpkgs-conda.sh").rename(c.hooks / "x")
+        or (c.hooks / "zz-cpkgs-conda.sh").symlink_to(c.hooks / "x")
+    ),
     "directory mode": lambda c: c.hooks.chmod(0o700),
     "block edited": _block_edited,
     "block removed": lambda c: c.cshrc.write_text("echo csh\n"),
+    "hook of an earlier name": lambda c: (c.hooks / OLD_HOOKS[1]).write_text("echo old\n"),
 }
 
 
@@ -127,6 +134,31 @@ def test_a_run_repairs_every_drift_and_the_next_changes_nothing(client: Client) 
     changed, _ran = client.run()
     assert changed == 3, "the directory and hooks, and the blocks of both start-up files, are repaired"
     assert client.run() == (0, []), "the run after the repair runs a writing task"
+
+
+def test_hooks_of_the_earlier_name_are_removed_once(client: Client) -> None:
+    """A client hooked under the role's earlier default name: its sh and csh hooks go, the new ones stay, and the
+    run after that runs no writing task (the probe knows they must be absent)."""
+    for name in OLD_HOOKS:
+        (client.hooks / name).write_text("echo old\n")
+    changed, ran = client.run()
+    assert (changed, ran) == (1, list(WRITERS)), ran
+    assert sorted(path.name for path in client.hooks.iterdir()) == ["zz-cpkgs-conda.csh", "zz-cpkgs-conda.sh"]
+    assert client.run() == (0, [])
+
+
+@pytest.mark.parametrize("names", [["../cpkgs-conda"], ["zz-cpkgs-conda"], [""]])
+def test_an_old_name_that_is_not_a_file_name_here_is_refused(tmp_path: Path, names: list[str]) -> None:
+    """A path, the hook's own name or an empty name: refused by name and value before anything is written."""
+    fresh = Client(tmp_path)
+    (tmp_path / "cpkgs-conda.sh").write_text("not a hook\n")  # what ../cpkgs-conda would remove
+    before = sorted(path.name for path in tmp_path.iterdir())
+    proc = fresh.play("-e", json.dumps({"conda_client_hook_old_names": names}))
+    assert proc.returncode != 0
+    assert "each of conda_client_hook_old_names must be a file name" in proc.stdout, proc.stdout[-3000:]
+    assert f"(got {names})" in proc.stdout, proc.stdout[-3000:]
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name != "tmp") == before
+    assert not fresh.hooks.exists()
 
 
 def test_doubt_runs_the_modules_which_change_nothing(client: Client) -> None:

@@ -139,7 +139,7 @@ def test_users_see_all_fourteen_releases(alice: testinfra.host.Host) -> None:
 
 
 # The hooks the conda_client role installed, as each shell reads them at start-up: bash as a login shell
-# (/etc/profile -> /etc/profile.d/cpkgs-conda.sh), zsh interactive (/etc/zsh/zshrc, ~/.zshrc), tcsh
+# (/etc/profile -> /etc/profile.d/zz-cpkgs-conda.sh), zsh interactive (/etc/zsh/zshrc, ~/.zshrc), tcsh
 # (/etc/csh.cshrc, ~/.tcshrc). No explicit `source` of conda.sh: the hook must have done it.
 @pytest.mark.parametrize(
     ("shell", "flags"),
@@ -155,7 +155,7 @@ def test_release_activates_in_each_shell(alice: testinfra.host.Host, shell: str,
 
 def test_hook_is_silent_without_the_share(alice: testinfra.host.Host) -> None:
     """A login shell on a host where the share is absent prints nothing and succeeds (scp keeps working)."""
-    script = "sed 's#/nfs/cpkgs#/nfs/not-mounted#g' /etc/profile.d/cpkgs-conda.sh > /tmp/hook.sh && . /tmp/hook.sh"
+    script = "sed 's#/nfs/cpkgs#/nfs/not-mounted#g' /etc/profile.d/zz-cpkgs-conda.sh > /tmp/hook.sh && . /tmp/hook.sh"
     result = alice.run(f"bash -c {shlex.quote(script + '; type conda >/dev/null 2>&1 || echo no-conda')}")
     assert result.rc == 0
     assert result.stdout == "no-conda\n"
@@ -174,10 +174,10 @@ def test_hook_picks_the_macos_tree_on_darwin(builder: testinfra.host.Host, alice
             " && chmod +x /tmp/fakebin/uname"
         )
         out = alice.check_output(
-            "PATH=/tmp/fakebin:$PATH bash -c '. /etc/profile.d/cpkgs-conda.sh; echo \"$CPKGS_PICKED\"'"
+            "PATH=/tmp/fakebin:$PATH bash -c '. /etc/profile.d/zz-cpkgs-conda.sh; echo \"$CPKGS_PICKED\"'"
         )
         assert out.strip() == "macOS"
-        linux = alice.check_output("bash -c '. /etc/profile.d/cpkgs-conda.sh; echo \"$CONDA_EXE\"'")
+        linux = alice.check_output("bash -c '. /etc/profile.d/zz-cpkgs-conda.sh; echo \"$CONDA_EXE\"'")
         assert linux.strip().startswith(PREFIX)
     finally:
         builder.check_output(f"rm -rf {MAC_PREFIX}")
