@@ -119,7 +119,7 @@ def validate_name(name: str, param: str = "name") -> None:
     """Refuse environment names conda would refuse or that escape the envs directory."""
     if not isinstance(name, str) or not name:
         raise InputError(f"{param}: an environment name must not be empty, got {name!r}")
-    if _BAD_NAME.search(name) or name in (".", "..") or ".." in name.split(os.sep):
+    if _BAD_NAME.search(name) or name in (".", ".."):
         raise InputError(f"{param}: {name!r} is not a valid environment name (no '/', whitespace, ':', '#' or '..')")
     if name.startswith("-"):
         raise InputError(f"{param}: {name!r} must not start with '-'")
@@ -149,12 +149,12 @@ def fingerprint(prefix: str) -> str:
     try:
         names = sorted(name for name in os.listdir(os.path.join(prefix, "conda-meta")) if name.endswith(".json"))
     except OSError:
-        return ""
+        names = []  # no records: no packages
     return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
 def installed_packages(prefix: str) -> List[dict]:
-    """``name``, ``version``, ``build``, ``channel`` of each package record, sorted by name."""
+    """``name``, ``version``, ``build`` and ``url`` of each package record, sorted by name."""
     meta = os.path.join(prefix, "conda-meta")
     packages = []
     try:
@@ -175,7 +175,6 @@ def installed_packages(prefix: str) -> List[dict]:
                     "name": record.get("name"),
                     "version": record.get("version"),
                     "build": record.get("build") or record.get("build_string"),
-                    "channel": record.get("channel"),
                     "url": record.get("url"),
                 }
             )
@@ -550,7 +549,7 @@ class EnvManager:
             if env.frozen is not None:
                 self._frozen(prefix, env.frozen, result)
             if env.condarc is not None:
-                self._condarc(prefix, render_condarc(env.condarc, env.param("condarc")), result)
+                self._condarc(prefix, render_condarc(env.condarc), result)  # EnvSpec checked it
         after = before if (self.check_mode or not result["changed"]) else installed_packages(prefix)
         result["packages"] = [_label(p) for p in after]
         if env.state == "absent":
@@ -850,11 +849,8 @@ def _restore_files(prefix: str, kept: Dict[str, Tuple[bytes, int]]) -> None:
 
 def _writable_dir(path: str) -> bool:
     """A directory we may create an environment in (it, or its nearest existing parent, is writable)."""
-    while path and not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
+    while path and not os.path.exists(path):  # "/" exists; a relative path ends in ""
+        path = os.path.dirname(path)
     return os.path.isdir(path) and os.access(path, os.W_OK)
 
 

@@ -377,15 +377,13 @@ def paths_from_params(params: dict, user: str | None = None) -> CondaPaths:
             home = pwd.getpwnam(user).pw_dir
         except KeyError:
             raise ValueError(f"user: no such account {user!r}") from None
-        environ: dict[str, str] = {}
     else:
         home = os.environ.get("HOME") or pwd.getpwuid(os.geteuid()).pw_dir
-        environ = dict(os.environ)
     return CondaPaths(
         platform.system(),
         platform.machine(),
         home,
-        environ=environ,
+        environ=None if user else dict(os.environ),
         share_root=params["share_root"],
         tree_names=params["tree_names"],
         root_prefix=params["root_prefix"],

@@ -93,13 +93,13 @@ BOOKKEEPING = (
 class EnvAudit:
     """What the audit of one prefix found."""
 
-    def __init__(self, name: str, prefix: str) -> None:
+    def __init__(self, name: str, prefix: str, records: Dict[str, dict], unreadable: List[str]) -> None:
         self.name = name
         self.prefix = prefix
-        self.records: Dict[str, dict] = {}  # label -> record
+        self.records = records  # label -> record
         self.damaged: Dict[str, Dict[str, List[str]]] = {}  # label -> {changed: [...], missing: [...]}
         self.unexpected: List[str] = []
-        self.unreadable: List[str] = []
+        self.unreadable = unreadable
         self.files = 0
         self.bytes = 0
         self.frozen = os.path.isfile(os.path.join(prefix, "conda-meta", FROZEN_FILE))
@@ -165,7 +165,7 @@ def load_records(prefix: str) -> Tuple[Dict[str, dict], List[str]]:
             continue
         path = os.path.join(meta, name)
         try:
-            with open(path, encoding="utf-8") as handle:
+            with open(path, "rb") as handle:
                 record = json.load(handle)
         except (OSError, ValueError):
             unreadable.append(os.path.join("conda-meta", name))
@@ -247,7 +247,7 @@ def check_entry(prefix: str, rel: str, entry: dict, checksums: bool, cache_dir: 
         info = os.lstat(full)
     except OSError:
         return "missing", 0
-    path_type = entry.get("path_type") or "hardlink"
+    path_type = entry.get("path_type")  # none: a hardlink
     if path_type == "directory":
         verdict = "ok" if stat.S_ISDIR(info.st_mode) else "missing"
     elif path_type == "softlink":
@@ -308,20 +308,17 @@ def audit_env(
     exclude: Tuple[str, ...] = (),
 ) -> EnvAudit:
     """Audit one prefix against its package records."""
-    audit = EnvAudit(name, prefix)
-    audit.records, audit.unreadable = load_records(prefix)
+    audit = EnvAudit(name, prefix, *load_records(prefix))
     patterns = tuple(exclude)
     for label, record in audit.records.items():
-        cache_dir = None
+        cache_dir = _cache_dir(record)  # where a link is compared with the package's own
         changed: List[str] = []
         missing: List[str] = []
         for entry in _entries(record):
             rel = _safe_relpath(entry["_path"])
             if rel is None or _excluded(rel, patterns):
                 continue
-            if entry.get("path_type") == "softlink" and cache_dir is None:
-                cache_dir = _cache_dir(record) or ""
-            verdict, size = check_entry(prefix, rel, entry, checksums, cache_dir or None)
+            verdict, size = check_entry(prefix, rel, entry, checksums, cache_dir)
             audit.files += 1
             audit.bytes += size
             if verdict == "changed":
@@ -363,7 +360,7 @@ def cache_damage(record: dict) -> Optional[str]:
     if cache_dir is None:
         return None
     try:
-        with open(os.path.join(cache_dir, "info", "paths.json"), encoding="utf-8") as handle:
+        with open(os.path.join(cache_dir, "info", "paths.json"), "rb") as handle:
             paths = json.load(handle).get("paths")
     except (OSError, ValueError, AttributeError):
         paths = None  # an extracted package without its own paths.json cannot be trusted

@@ -295,7 +295,7 @@ def test_absent(tree: Path, conda: FakeConda) -> None:
 
 
 def test_absent_refuses_the_tree(tree: Path, conda: FakeConda) -> None:
-    with pytest.raises(InputError, match="refusing to remove the tree itself"):
+    with pytest.raises(InputError, match=f"^prefix: refusing to remove the tree itself \\({tree}\\)$"):
         manager(tree, conda).run(env(prefix=str(tree), state="absent"))
 
 
@@ -360,7 +360,7 @@ def test_fingerprint_follows_package_records(tree: Path) -> None:
         ({"prefix": "relative/env", "specs": ["x"]}, "prefix: must be an absolute path, got 'relative/env'"),
         ({"name": "e"}, "specs: state=present needs specs, file or lockfile"),
         ({"name": "e", "specs": ["--force"]}, "specs: '--force' is not a package spec"),
-        ({"name": "e", "lockfile": "/x.lock", "state": "latest"}, "latest makes no sense with a lockfile"),
+        ({"name": "e", "lockfile": "/x.lock", "state": "latest"}, "state: latest makes no sense with a lockfile"),
     ],
 )
 def test_bad_input(params: dict, message: str) -> None:
@@ -1334,3 +1334,108 @@ def test_removal_deletes_nothing_outside_the_env_whatever_the_working_directory(
     assert manager(tree, conda).run(env(state="absent"))["changed"] is True
     assert not (tree / "envs" / "e1").exists()
     assert (tree / "conda-meta").is_dir()
+
+
+def test_a_directory_given_as_prefix_that_is_not_an_env_is_refused_naming_prefix(tree: Path, conda: FakeConda) -> None:
+    prefix = tree.parent / "elsewhere" / "e1"
+    (prefix / "conda-meta").mkdir(parents=True)
+    with pytest.raises(InputError, match=f"^prefix: {prefix} exists and is not a conda environment"):
+        manager(tree, conda).run(env(prefix=str(prefix), specs=["pkga"]))
+
+
+def test_an_env_condarc_that_cannot_be_written_names_the_item() -> None:
+    with pytest.raises(InputError, match=r"^envs\[2\]\.condarc: 'bad key' is not a \.condarc key"):
+        EnvSpec({"name": "e1", "specs": ["pkga"], "condarc": {"bad key": 1}}, "envs[2]")
+
+
+@pytest.mark.parametrize(("size", "ok"), [(255, True), (256, False)])
+def test_a_name_may_fill_a_directory_name_and_no_more(size: int, ok: bool) -> None:
+    name = "é" + "x" * (size - 2)  # 2 bytes + size - 2
+    if ok:
+        assert EnvSpec({"name": name, "specs": ["pkga"]}).name == name
+    else:
+        with pytest.raises(InputError, match=rf"^name: .* \({size} bytes\) is too long for a directory name"):
+            EnvSpec({"name": name, "specs": ["pkga"]})
+
+
+def test_no_writable_envs_dir_names_the_env(tree: Path, conda: FakeConda) -> None:
+    blocked = tree.parent / "blocked"
+    blocked.write_text("a file, not a directory\n")
+    mgr = manager(tree, conda, envs_dirs=[str(blocked)])
+    with pytest.raises(InputError, match=r"^name: none of envs_dirs \[.*blocked'\] is writable, so 'e1' cannot be"):
+        mgr.run(env(specs=["pkga"]))
+    assert conda.calls == []
+
+
+def test_a_fingerprint_without_records_is_that_of_no_packages(tmp_path: Path) -> None:
+    (tmp_path / "empty" / "conda-meta").mkdir(parents=True)
+    assert fingerprint(str(tmp_path / "none")) == fingerprint(str(tmp_path / "empty"))
+    (tmp_path / "empty" / "conda-meta" / "a-1-0.json").write_text("{}")
+    assert fingerprint(str(tmp_path / "none")) != fingerprint(str(tmp_path / "empty"))
+
+
+def test_records_with_build_string_only_are_labelled_by_it(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    meta = tree / "envs" / "e1" / "conda-meta"
+    record = {"name": "old", "version": "0.1", "build_string": "h1_0"}
+    (meta / "old-0.1-h1_0.json").write_text(json.dumps(record))
+    removed = manager(tree, conda, check_mode=True).run(env(state="absent"))
+    assert removed["actions"]["unlink"] == ["old-0.1-h1_0", "pkga-2.0-0", "pkgb-1.0-0", "pkgc-1.0-0"]
+
+
+class ListActionsConda(FakeConda):
+    """Answers a dry run with ``actions`` as a list of action mappings (as conda prints for some commands)."""
+
+    def _answer(self, cmd: list[str], sub: list[str]) -> tuple[int, str, str]:
+        if "--dry-run" in cmd:
+            actions = [
+                {"LINK": [{"name": "pkgb", "version": "1.0", "build_string": "0"}], "PREFIX": "/p"},
+                None,
+                {"LINK": [{"dist_name": "pkga-2.0-0"}], "UNLINK": ["old-1-0"]},
+            ]
+            return 0, json.dumps({"success": True, "actions": actions}), ""
+        return super()._answer(cmd, sub)
+
+
+def test_actions_printed_as_a_list_are_merged(tree: Path) -> None:
+    checked = manager(tree, ListActionsConda(), check_mode=True).run(env(specs=["pkga"]))
+    assert checked["actions"] == {"link": ["pkga-2.0-0", "pkgb-1.0-0"], "unlink": ["old-1-0"]}
+
+
+def test_a_create_runs_conda_create_without_a_prompt(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"], channels=["file:///c"]))
+    exe, prefix = str(tree / "bin" / "conda"), str(tree / "envs" / "e1")
+    assert conda.calls == [[exe, "create", "--prefix", prefix, "--yes", "--channel", "file:///c", "pkga", "--json"]]
+
+
+def test_check_mode_keeps_the_frozen_mark_of_an_env_it_was_not_asked_about(tree: Path, conda: FakeConda) -> None:
+    _frozen_env(tree, conda)
+    checked = manager(tree, conda, check_mode=True).run(env(specs=["pkga=1.0"]))
+    prefix = tree / "envs" / "e1"
+    assert checked["diff"]["after"].splitlines() == ["pkga-1.0-0", "pkgb-1.0-0", "pkgc-1.0-0", "(frozen)"]
+    assert checked["diff"]["before_header"] == checked["diff"]["after_header"] == f"{prefix} (packages)"
+
+
+def test_an_env_outside_the_tree_waits_for_removal_beside_it(tree: Path, conda: FakeConda) -> None:
+    prefix = tree.parent / "projects" / "e1"
+    manager(tree, conda).run(env(prefix=str(prefix), specs=["pkga"]))
+    assert manager(tree, conda).run(env(prefix=str(prefix), state="absent"))["changed"] is True
+    assert not prefix.exists()
+    assert (tree.parent / "projects" / ".cpkgs-trash").is_dir()  # the same file system as the env
+    assert not (tree / ".cpkgs-trash").exists()
+
+
+def test_runner_errors_keep_the_command() -> None:
+    def refused(cmd: list[str]) -> tuple[int, str, str]:  # an error reported with rc 0
+        return 0, json.dumps({"exception_name": "CondaValueError", "message": "bad spec"}), ""
+
+    with pytest.raises(CondaError, match=r"^CondaValueError: bad spec$") as info:
+        CondaRunner(refused, "/t/bin/conda").json(["install", "x"])
+    assert info.value.cmd == ["/t/bin/conda", "install", "x", "--json"]
+
+    def killed(cmd: list[str]) -> tuple[int, str, str]:
+        return 137, "", ""
+
+    with pytest.raises(CondaError, match=r"^conda exited with rc=137: no output$") as info:
+        CondaRunner(killed, "/t/bin/conda").json(["info"])
+    assert (info.value.rc, info.value.cmd) == (137, ["/t/bin/conda", "info", "--json"])

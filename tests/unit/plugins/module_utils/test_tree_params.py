@@ -1,0 +1,61 @@
+# Copyright (c) cpkgs.conda contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The paths of a module's tree options: whose home and whose environment they use."""
+
+from __future__ import annotations
+
+import os
+import pwd
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import (
+    CondaPaths,
+    paths_from_params,
+    tree_argument_spec,
+)
+
+
+def _params(tmp_path: Path) -> dict:
+    params = {name: spec.get("default") for name, spec in tree_argument_spec().items()}
+    params["root_prefix"] = str(tmp_path / "tree")
+    return params
+
+
+def test_the_running_account_s_home_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CONDA_ENVS_DIRS", str(tmp_path / "mine"))
+    monkeypatch.setenv("CONDARC", "~/site.condarc")
+    paths = paths_from_params(_params(tmp_path))
+    assert paths.home == str(tmp_path / "home")
+    assert paths.envs_dirs([])[0] == str(tmp_path / "mine")
+    assert paths.condarc_paths()["env_var"] == str(tmp_path / "home" / "site.condarc")
+
+
+def test_without_home_the_password_database_s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HOME")
+    assert paths_from_params(_params(tmp_path)).home == pwd.getpwuid(os.geteuid()).pw_dir
+
+
+def test_another_user_s_home_and_none_of_the_caller_s_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = pwd.getpwuid(os.geteuid())
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CONDA_ENVS_DIRS", str(tmp_path / "mine"))
+    monkeypatch.setenv("CONDARC", str(tmp_path / "site.condarc"))
+    paths = paths_from_params(_params(tmp_path), user=account.pw_name)
+    assert paths.home == account.pw_dir
+    assert str(tmp_path / "mine") not in paths.envs_dirs([])
+    assert paths.condarc_paths()["env_var"] is None
+
+
+def test_an_unknown_user_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"^user: no such account 'no-such-account-cpkgs'$"):
+        paths_from_params(_params(tmp_path), user="no-such-account-cpkgs")
+
+
+@pytest.mark.parametrize(("path", "expanded"), [("~", "/home/u"), ("~/x", "/home/u/x"), ("~u/x", "~u/x")])
+def test_a_tilde_is_the_user_s_home(path: str, expanded: str) -> None:
+    assert CondaPaths("Linux", "x86_64", "/home/u").expand(path) == expanded
