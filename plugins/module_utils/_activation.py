@@ -733,9 +733,6 @@ def capture_scripts(act: EnvActivation, run_command: Optional[RunCommand], base_
     not, and every later one, runs at each load. Without ``run_command`` or bash every script runs at load.
     """
     scripts = act.activate_scripts[".sh"]
-    if not scripts:
-        act.script_effects = []
-        return
     digests = []
     texts = []
     for path in scripts:
@@ -746,7 +743,7 @@ def capture_scripts(act: EnvActivation, run_command: Optional[RunCommand], base_
         digests.append(hashlib.sha256(data).hexdigest())
         texts.append(data.decode("utf-8", "replace"))
     bash = shutil.which("bash")
-    if run_command is None or bash is None:
+    if not scripts or run_command is None or bash is None:
         why = "as no bash was found where the files were generated" if run_command else "as the capture was not run"
         act.script_effects = [ScriptEffect(path, digests[i], [], why) for i, path in enumerate(scripts)]
         return
@@ -857,9 +854,8 @@ class Output:
         _make_dirs(os.path.dirname(self.path))
         try:
             write_file(self.path, self.content.encode("utf-8"), new_mode=FILE_MODE, umask=0o022)
-            mode = stat.S_IMODE(os.stat(self.path).st_mode)
-            if mode & 0o444 != 0o444:
-                os.chmod(self.path, mode | 0o444)
+            # an existing file keeps its mode: make it readable by everyone, as a new one is
+            os.chmod(self.path, stat.S_IMODE(os.stat(self.path).st_mode) | 0o444)
         except FileError as exc:
             raise ActivationError(exc.message) from None
 
@@ -893,7 +889,7 @@ def _remove_empty_dirs(path: str, stop: str) -> None:
 
 def _modulefile_owner(head: bytes) -> Optional[Tuple[str, str]]:
     """``(format, prefix)`` when ``head`` (a file's start) has this module's modulefile header, else None."""
-    lines = head[:8192].decode("utf-8", "replace").split("\n")
+    lines = head.decode("utf-8", "replace").split("\n")
     candidates = [(lines[0], "lmod")]
     if lines[0].startswith("#%Module") and len(lines) > 1:
         candidates = [(lines[1], "tcl")]
@@ -992,7 +988,7 @@ def _kernel_outputs(
     outputs = []
     if act is not None and act.python is not None:
         extra = script_changes(act, run_command, "/usr/local/bin:/usr/bin:/bin")
-        outputs.append(Output("kernel", path, render_kernel(act, display_name, extra), stop=kernels_dir))
+        outputs.append(Output("kernel", path, render_kernel(act, display_name, extra)))
     for name in _listdir(kernels_dir):
         found = os.path.join(kernels_dir, name, "kernel.json")
         mine = (found != path or not outputs) and not os.path.islink(os.path.join(kernels_dir, name))
@@ -1025,8 +1021,10 @@ def _module_outputs(
 def _is_ours(path: str, prefix: str) -> bool:
     """Whether a kernel.json is this module's for ``prefix`` (never remove someone else's kernel)."""
     try:
-        data = json.loads((read_file(path) or b"null").decode("utf-8"))
+        data = read_file(path)
+        meta = json.loads(data.decode("utf-8")) if data else None
     except (FileError, UnicodeDecodeError, ValueError):
         return False
-    meta = data.get("metadata", {}).get("cpkgs", {}) if isinstance(data, dict) else {}
+    for key in ("metadata", "cpkgs"):  # any other shape (a list, a string, no such key) is not ours
+        meta = meta.get(key) if isinstance(meta, dict) else None
     return isinstance(meta, dict) and meta.get("prefix") == os.path.normpath(prefix)

@@ -309,20 +309,24 @@ def test_static_scripts_are_written_into_the_modulefiles(tmp_path):
     assert _lua(tmp_path, prefix)[:2] == (lua, tcl)  # the same environment, the same files: a no-op stays one
 
 
+DIFFERS = "as its effect on {} differs between runs with other HOME, PWD, user or earlier values"
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("isis() { :; }\nexport ISISROOT=x\n", "function"),
-        ("alias isis=true\n", "alias"),
-        ('export ISIS_USER="$HOME/.isis"\n', "differ"),
-        ('export WHERE="$PWD"\n', "differ"),
-        ('echo "ISIS loaded"\nexport ISISROOT=x\n', "output"),
-        ('mkdir -p "$HOME/.isis"\n', "HOME"),
-        ('if [ -n "$SITE_FLAG" ]; then export ISISROOT=a; else export ISISROOT=b; fi\n', "differ"),
-        ('export LD_LIBRARY_PATH="$CONDA_PREFIX/lib:$LD_LIBRARY_PATH"\n', "differ"),
-        ("set -u\n", "shell"),
-        ("return 3\n", "status"),
-        ("export STAMP=$$\n", "differ"),
+        ("isis() { :; }\nexport ISISROOT=x\n", "as it defines or removes a shell function"),
+        ("alias isis=true\n", "as it defines or removes an alias"),
+        ('export ISIS_USER="$HOME/.isis"\n', DIFFERS.format("ISIS_USER")),
+        ('export WHERE="$PWD"\n', DIFFERS.format("WHERE")),
+        ('echo "ISIS loaded"\nexport ISISROOT=x\n', "as it prints output ('ISIS loaded')"),
+        ('echo "ISIS warning" >&2\n', "as it prints output ('ISIS warning')"),
+        ('mkdir -p "$HOME/.isis"\n', "as it writes into HOME or the working directory"),
+        ('if [ -n "$SITE_FLAG" ]; then export ISISROOT=a; else export ISISROOT=b; fi\n', DIFFERS.format("ISISROOT")),
+        ('export LD_LIBRARY_PATH="$CONDA_PREFIX/lib:$LD_LIBRARY_PATH"\n', DIFFERS.format("LD_LIBRARY_PATH")),
+        ("set -u\n", "as it changes the shell (options, traps, umask or directory)"),
+        ("return 3\n", "as it returns status 3"),
+        ("export STAMP=$$\n", DIFFERS.format("STAMP")),
     ],
 )
 def test_dynamic_scripts_run_at_load(tmp_path, text, reason):
@@ -333,8 +337,7 @@ def test_dynamic_scripts_run_at_load(tmp_path, text, reason):
     assert f'source_sh("bash", "{folder}/c.sh")' in lua  # after a dynamic one everything runs at load
     assert f'source-sh bash "{folder}/b.sh"' in tcl
     assert 'pushenv("LAST"' not in lua
-    notes = " ".join(act.script_notes)
-    assert f"{folder}/b.sh" in notes and reason in notes
+    assert act.script_notes == [f"{folder}/b.sh: runs at each load of the modulefiles (source_sh), {reason}"]
 
 
 def test_without_a_runner_scripts_run_at_load(tmp_path):
@@ -354,7 +357,10 @@ def test_an_unreadable_probe_captures_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(act_mod.shutil, "which", lambda name: str(fake_env) if name == "env" else real_which(name))
     lua, _tcl, act = _lua(tmp_path, prefix)
     assert f'source_sh("bash", "{folder}/a.sh")' in lua
-    assert "could not read the environment" in " ".join(act.script_notes)
+    assert act.script_notes == [
+        f"{folder}/a.sh: runs at each load of the modulefiles (source_sh), "
+        "as the probe could not read the environment (env -0) around it"
+    ]
 
 
 def test_a_renamed_kernel_removes_its_old_kernelspec_only(tmp_path):
