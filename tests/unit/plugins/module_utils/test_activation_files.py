@@ -363,3 +363,27 @@ def test_env_vars_of_the_wrong_shape_name_the_file(tmp_path):
     folder.mkdir(parents=True)  # a directory where a file should be
     with pytest.raises(ActivationError, match=rf"^cannot read {folder}"):
         environment_vars(other)
+
+
+def test_values_that_are_not_strings_are_written_as_conda_formats_them(tmp_path):
+    """conda exports ``%s`` of each value of a package's env_vars.d file: True, 2, 1.5."""
+    prefix = make_env(tmp_path)
+    folder = Path(prefix, "etc", "conda", "env_vars.d")
+    folder.mkdir(parents=True)
+    (folder / "isis.json").write_text(json.dumps({"ISIS_DEBUG": True, "ISIS_LEVEL": 2, "ISIS_SCALE": 1.5}))
+    assert environment_vars(prefix)[0] == {"ISIS_DEBUG": "True", "ISIS_LEVEL": "2", "ISIS_SCALE": "1.5"}
+
+
+def test_the_kernelspec_is_written_one_key_a_line_in_sorted_order(tmp_path):
+    """So that the diff of a changed kernelspec shows the lines that changed, and the same env gives the same file."""
+    prefix = make_env(tmp_path, env_vars={"ZETA": "z", "ALPHA": "a"})
+    Path(prefix, "bin", "python").write_text("#!/bin/sh\n")
+    outputs, _notes = plan(read_activation(prefix, str(tmp_path)), prefix, tmp_path, ["kernel"])
+    lines = outputs[0].content.splitlines()
+    top = [line.split('"')[1] for line in lines if line.startswith(' "')]
+    assert top == ["argv", "display_name", "env", "language", "metadata"]
+    start = lines.index(' "env": {')
+    env = [line.split('"')[1] for line in lines[start + 1 : lines.index(" },", start)]]
+    assert env == sorted(json.loads(outputs[0].content)["env"])
+    assert env.index("ALPHA") < env.index("CONDA_PREFIX") < env.index("ZETA")
+    assert json.loads(outputs[0].content)["env"]["ZETA"] == "z"
