@@ -1320,9 +1320,15 @@ def test_an_update_reports_what_conda_did_not_what_its_dry_run_foresaw(tree: Pat
 
 def test_freezing_is_reported_and_the_mark_says_who_manages_the_env(tree: Path, conda: FakeConda) -> None:
     manager(tree, conda).run(env(specs=["pkga"]))
-    frozen = manager(tree, conda).run(env(specs=["pkga"], frozen=True))
+    old = os.umask(0o002)
+    try:
+        frozen = manager(tree, conda).run(env(specs=["pkga"], frozen=True))
+    finally:
+        os.umask(old)
     assert frozen["changed"] is True and frozen["frozen_changed"] is True
-    mark = json.loads((tree / "envs" / "e1" / "conda-meta" / "frozen").read_text())
+    path = tree / "envs" / "e1" / "conda-meta" / "frozen"
+    assert path.stat().st_mode & 0o777 == 0o644  # everyone's conda reads it; nobody but its owner changes it
+    mark = json.loads(path.read_text())
     assert "cpkgs.conda" in mark["message"] and "inventory" in mark["message"]  # conda shows it to whoever tries
 
 

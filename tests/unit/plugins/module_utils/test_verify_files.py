@@ -1,17 +1,18 @@
 # Copyright (c) cpkgs.conda contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""conda_verify: recorded files the audit cannot read, and links compared with the package cache's."""
+"""conda_verify: recorded files the audit cannot read or skips."""
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.cpkgs.conda.plugins.module_utils import _verify
-from ansible_collections.cpkgs.conda.plugins.module_utils._verify import check_entry
+from ansible_collections.cpkgs.conda.plugins.module_utils._verify import audit_env, check_entry
 
 
 def test_a_file_that_cannot_be_read_counts_as_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,3 +25,20 @@ def test_a_file_that_cannot_be_read_counts_as_changed(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(_verify, "sha256_file", unreadable)  # as for an account that may not read it
     assert check_entry(str(tmp_path), "data", entry, True, None) == ("changed", 3)
+
+
+def _record(prefix: Path, paths: list[dict]) -> None:
+    meta = prefix / "conda-meta"
+    meta.mkdir(parents=True)
+    record = {"name": "tool", "version": "1.0", "build": "0", "paths_data": {"paths": paths}}
+    (meta / "tool-1.0-0.json").write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("skipped", ["../outside", "share/skip"])
+def test_paths_skipped_do_not_end_the_check_of_the_record(tmp_path: Path, skipped: str) -> None:
+    _record(tmp_path, [{"_path": skipped}, {"_path": "share/gone"}, {"_path": "share/here", "size_in_bytes": 1}])
+    (tmp_path / "share").mkdir()
+    (tmp_path / "share" / "here").write_text("x")
+    audit = audit_env("e1", str(tmp_path), exclude=("share/skip",))
+    assert audit.damaged == {"tool-1.0-0": {"changed": [], "missing": ["share/gone"]}}
+    assert audit.files == 2
