@@ -78,9 +78,9 @@ def _scalar(text: str, lineno: int) -> object:
             return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
         except UnicodeDecodeError as exc:
             raise CondarcSyntaxError(lineno, f"bad escape in {text}") from exc
-    if text[:1] in "'\"":
+    if text.startswith(("'", '"')):
         raise CondarcSyntaxError(lineno, f"unterminated quoted string {text}")
-    if text[:1] in "&*!|>%@`":
+    if text.startswith(tuple("&*!|>%@`")):
         raise CondarcSyntaxError(lineno, f"unsupported YAML construct {text!r}")
     lowered = text.lower()
     if lowered in _NULLS:

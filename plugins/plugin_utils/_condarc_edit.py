@@ -299,11 +299,10 @@ class CondarcDocument:
         # line per value
         self.yaml.width = sys.maxsize
         try:
-            # the file's own indentation for new lists; a new file gets conda config's ("  - item")
+            # the file's own indentation for new lists; a new file gets conda config's ("  - item"); ruamel.yaml
+            # puts an item at least two columns right of its dash
             _data, item_indent, offset = load_yaml_guess_indent(text)
-            offset = 2 if offset is None else offset
-            sequence = offset + 2 if item_indent is None else max(item_indent, offset + 2)
-            self.yaml.indent(sequence=sequence, offset=offset)
+            self.yaml.indent(sequence=item_indent, offset=2 if offset is None else offset)
             data = self.yaml.load(text)
         except (YAMLError, MarkedYAMLError) as exc:
             mark = getattr(exc, "problem_mark", None)

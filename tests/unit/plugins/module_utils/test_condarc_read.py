@@ -34,6 +34,8 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_read import C
         ),
         ("changeps1: 'it''s'\n", {"changeps1": "it's"}),
         ("pkgs_dirs:\n", {"pkgs_dirs": None}),
+        ("channels:\n  -\n  - a\n", {"channels": [None, "a"]}),  # an empty item is a null
+        ("proxy_servers: {http: , https: 'p:1'}\n", {"proxy_servers": {"http": None, "https": "p:1"}}),
         ("version: 1.10\n", {"version": "1.10"}),
         ('proxy_servers:\n  "http": "p:1"\n  \'odd key\': x\n', {"proxy_servers": {"http": "p:1", "odd key": "x"}}),
     ],

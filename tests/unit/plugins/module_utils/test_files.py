@@ -80,6 +80,7 @@ def test_read_as_a_user_cannot_read_a_root_only_file_through_a_hard_link(shared:
     with acting_as("nobody"), pytest.raises(FileError) as info:
         read_file(str(home / ".condarc"))
     assert str(info.value) == f"cannot read {home / '.condarc'}: Permission denied"
+    assert info.value.path == str(home / ".condarc")
 
 
 # --- symbolic links --------------------------------------------------------------------------------
