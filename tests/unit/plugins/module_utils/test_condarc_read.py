@@ -70,6 +70,7 @@ def test_final_markers(text: str, final: set) -> None:
         ("a:\n  b:\n    c: 1\n", 2, "nested mappings deeper than one level are not supported"),
         ("just text\n", 1, "expected 'key: value', got 'just text'"),
         ("a: 'open\n", 1, "unterminated quoted string 'open"),
+        ('a: "open\n', 1, 'unterminated quoted string "open'),
         ("a:\n\t- x\n", 2, "tabs are not allowed for indentation"),
         ("a: ['x, y]\n", 1, "unterminated quoted string"),
         ("a:\n  b: 'x\n", 2, "unterminated quoted string 'x"),
