@@ -184,16 +184,9 @@ def _read_lock(path: str) -> Optional[_Seen]:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)  # Python's descriptors are close-on-exec already
     except FileNotFoundError:
         return None
-    try:
+    with os.fdopen(fd, "rb") as handle:
         info = os.fstat(fd)
-        data = b""
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        os.close(fd)
+        data = handle.read()
     return _Seen(info.st_ino, info.st_dev, info.st_mtime, _json_object(data))
 
 
@@ -518,8 +511,8 @@ class TreeLock:
                 f"(it is held by {whom}; its lease may have ended)",
                 None if seen is None else seen.info,
             )
-        lease = (seen.info or {}).get("lease")
-        if isinstance(lease, (int, float)) and lease > 0:
+        lease = seen.info.get("lease")  # None or seconds: the file carries our token, so it is one we wrote
+        if lease:
             self.heartbeat = min(self.heartbeat, lease / 3)
         os.utime(self.own)
         self.held = True

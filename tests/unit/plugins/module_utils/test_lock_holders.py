@@ -219,7 +219,9 @@ def test_detaching_an_adopted_lease_keeps_it(root: Path) -> None:
     token = lease.detach()
     adopted = TreeLock(str(root), holder=token)
     adopted.acquire()
+    assert adopted.held
     assert adopted.detach() == token
+    assert not adopted.held
     assert read_holder(str(root))["token"] == token
     assert release_token(str(root), token) is True
 
@@ -358,3 +360,13 @@ def test_nested_use_says_why(root: Path) -> None:
         f"tree {root} is already locked by this process (pid {os.getpid()}); the tree lock is not re-entrant: "
         "work under the lock already held"
     )
+
+
+def test_the_lock_directory_is_never_writable_by_others(root: Path) -> None:
+    old = os.umask(0)
+    try:
+        with TreeLock(str(root)):
+            pass
+    finally:
+        os.umask(old)
+    assert (root / LOCK_DIR).stat().st_mode & 0o777 == 0o755

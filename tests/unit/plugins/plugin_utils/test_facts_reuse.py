@@ -33,6 +33,7 @@ def test_the_key_does_not_depend_on_the_order_of_the_options() -> None:
         ({"host": "node2"}, "another host"),
         ({"remote_user": "ops"}, "another remote user"),
         ({"become": True, "become_method": "sudo", "become_user": "root"}, "become"),
+        ({"become": True}, "become with the connection's default method and user"),
         ({"args": {"share_root": "/t"}}, "other options"),
     ],
 )
