@@ -1445,3 +1445,19 @@ def test_runner_errors_keep_the_command() -> None:
     with pytest.raises(CondaError, match=r"^conda exited with rc=137: no output$") as info:
         CondaRunner(killed, "/t/bin/conda").json(["info"])
     assert (info.value.rc, info.value.cmd) == (137, ["/t/bin/conda", "info", "--json"])
+
+
+def test_check_mode_removal_of_a_frozen_env_shows_nothing_after(tree: Path, conda: FakeConda) -> None:
+    _frozen_env(tree, conda)
+    checked = manager(tree, conda, check_mode=True).run(env(state="absent"))
+    assert checked["diff"]["before"].splitlines()[-1] == "(frozen)"
+    assert checked["diff"]["after"] == ""
+
+
+def test_the_record_is_readable_by_every_account_that_plans(tree: Path, conda: FakeConda) -> None:
+    old = os.umask(0o002)
+    try:
+        manager(tree, conda).run(env(specs=["pkga"]))
+    finally:
+        os.umask(old)
+    assert (tree / "envs" / "e1" / "conda-meta" / REQUEST_FILE).stat().st_mode & 0o777 == 0o644
