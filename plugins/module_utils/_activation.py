@@ -29,8 +29,9 @@ Modulefiles need no shell at load for scripts whose effect is static: :func:`cap
 second run every variable the scripts name or change preset to a sentinel) and writes what they set, unset,
 prepend and append as ``pushenv``/``unsetenv``/``prepend_path``/``append_path``. A script that defines a function
 or an alias, changes the shell (options, traps, umask, directory), prints, fails, writes into ``HOME`` or the
-working directory, or whose effect differs between the two runs in another way than a prepend or append is run at
-each load (``source_sh``), and so is every script after it.
+working directory, sets a value that is not UTF-8 text (a modulefile could not hold it byte for byte), or whose
+effect differs between the two runs in another way than a prepend or append is run at each load (``source_sh``),
+and so is every script after it.
 
 Standard library only; Python 3.9 or later.
 """
@@ -619,9 +620,17 @@ class ScriptEffect:
 def _read_text(path: str) -> Optional[str]:
     try:
         with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", "replace")
+            return handle.read().decode("utf-8", "surrogateescape")  # bytes that are not UTF-8 stay visible
     except OSError:
         return None
+
+
+def _is_utf8(value: Optional[str]) -> bool:
+    try:
+        (value or "").encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _parse_env(text: Optional[str]) -> Optional[Dict[str, str]]:
@@ -718,6 +727,8 @@ def _script_ops(a: Dict[str, Optional[str]], b: Dict[str, Optional[str]]) -> Tup
             return [], f"as its effect on {name} differs between runs with other HOME, PWD, user or earlier values"
         if change and name != "PATH" and _NEVER_PRESET.match(name):
             return [], f"as it changes {name}, a variable of the shell or the session"
+        if change and not (_is_utf8(envs[1].get(name)) and _is_utf8(envs[3].get(name))):
+            return [], f"as it sets {name} to a value that is not UTF-8 text"
         ops += [(op, name, value) for op, value in change]
     return ops, ""
 

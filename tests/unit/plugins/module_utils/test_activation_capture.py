@@ -121,3 +121,22 @@ def test_bash_as_sh_sets_shlvl(tmp_path):
     """The premise of the test above: bash exports SHLVL where sh may not."""
     done = subprocess.run(["env", "-i", shutil.which("bash"), "-c", "env"], capture_output=True, text=True, check=True)
     assert [line for line in done.stdout.splitlines() if line.startswith("SHLVL=")] != []
+
+
+def test_a_script_in_latin1_is_still_captured(tmp_path):
+    prefix = make_env(tmp_path, {"a.sh": ""})
+    Path(prefix, "etc", "conda", "activate.d", "a.sh").write_bytes(b"# r\xe9glages du site\nexport ISISROOT=x\n")
+    lines, notes = lua_of(tmp_path, prefix)
+    assert 'pushenv("ISISROOT", "x")' in lines
+    assert notes == []
+
+
+def test_a_value_that_is_not_utf8_runs_at_load(tmp_path):
+    """A modulefile is UTF-8 text: a value it cannot hold byte for byte is left to the script at each load."""
+    prefix = make_env(tmp_path, {"a.sh": "export ISIS_SITE=\"$(printf 'caf\\351')\"\nexport ISISROOT=x\n"})
+    lines, notes = lua_of(tmp_path, prefix)
+    assert f'source_sh("bash", "{prefix}/etc/conda/activate.d/a.sh")' in lines
+    assert notes == [
+        f"{prefix}/etc/conda/activate.d/a.sh: runs at each load of the modulefiles (source_sh), "
+        "as it sets ISIS_SITE to a value that is not UTF-8 text"
+    ]
