@@ -37,7 +37,8 @@ def argument_spec() -> dict:
         settings={"type": "list", "elements": "dict", "options": setting},
         final_file={"type": "bool"},
         backup={"type": "bool", "default": False},
-        # Internal, set by the action plugin: the new text, and the sha1 of the text it was computed from.
-        _content={},
-        _expected_sha1={},
+        # Internal, set by the action plugin: the new text, and the sha1 of the text it was computed from. Not
+        # documented, so their type is spelled out (validate-modules: doc-missing-type).
+        _content={"type": "str"},
+        _expected_sha1={"type": "str"},
     )
