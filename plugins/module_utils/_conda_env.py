@@ -392,7 +392,7 @@ class _NoConda(CondaRunner):
     def __init__(self) -> None:
         """No conda to run: :meth:`json` refuses every question."""
 
-    def json(self, args: List[str], environ: Optional[Dict[str, str]] = None, quiet_ok: bool = False) -> dict:
+    def json(self, *_args: object, **_kwargs: object) -> dict:
         raise _NeedsConda
 
 
@@ -448,7 +448,7 @@ class EnvManager:
         :class:`FileError` naming the record and leaves no temporary file."""
         path = os.path.join(prefix, "conda-meta", REQUEST_FILE)
         data = json.dumps({"request": request, "fingerprint": fingerprint(prefix)}, sort_keys=True)
-        write_file(path, data.encode(), new_mode=0o644)
+        write_file(path, data.encode())
 
     # -- plan and apply --------------------------------------------------------------------------
     def plan_offline(self, env: EnvSpec) -> Optional[dict]:
@@ -484,7 +484,7 @@ class EnvManager:
             where["prefix"] = prefix
             return dict(where, needs_work=True, reason=self._reason(env, prefix))
         except (InputError, FileError) as exc:
-            return dict(where, needs_work=True, reason=f"error: {getattr(exc, 'message', None) or exc}")
+            return dict(where, needs_work=True, reason=f"error: {exc}")
 
     def _reason(self, env: EnvSpec, prefix: str) -> str:
         """Why ``run`` has work for an env that :meth:`plan_offline` did not answer (files only)."""
@@ -767,9 +767,9 @@ class EnvManager:
         return self.runner.json(args, environ=UNFROZEN_ENVIRON, quiet_ok=quiet_ok)
 
     @staticmethod
-    def _own_condarc(prefix: str, param: str = "condarc") -> Optional[str]:
-        """The text of the environment's ``.condarc`` (None when absent), refused when another writer owns it:
-        a file with keys that this module did not write (see ``_condarc_rules.written_by_conda_env``)."""
+    def _own_condarc(prefix: str, param: str) -> None:
+        """Refuse the environment's ``.condarc`` when another writer owns it: a file with keys that this module
+        did not write (see ``_condarc_rules.written_by_conda_env``); ``param`` is the option that asks for it."""
         path = os.path.join(prefix, ".condarc")
         data = read_file(path)
         current = None if data is None else data.decode(errors="replace")
@@ -779,19 +779,19 @@ class EnvManager:
                 ": its keys are kept elsewhere, with cpkgs.conda.condarc (scope=env) or by hand. One file, one owner:"
                 f" move its keys into {param} and delete the file, or leave {param} unset"
             )
-        return current
 
     def _condarc(self, prefix: str, text: str, result: dict) -> None:
-        """Write the environment's own ``.condarc`` (owned whole by this module) when it differs."""
+        """Write the environment's own ``.condarc`` (owned whole by this module, see ``_own_condarc``) when it
+        differs."""
         path = os.path.join(prefix, ".condarc")
-        current = self._own_condarc(prefix)
-        if current == text:
+        data = text.encode()
+        if read_file(path) == data:
             return
         result["changed"] = True
         result["condarc_changed"] = True
         if self.check_mode:
             return
-        write_file(path, text.encode(), new_mode=0o666)
+        write_file(path, data, new_mode=0o666)
 
     def _frozen(self, prefix: str, frozen: bool, result: dict) -> None:
         path = os.path.join(prefix, "conda-meta", FROZEN_FILE)
@@ -803,7 +803,7 @@ class EnvManager:
             return
         if frozen:
             mark = {"message": "Managed by cpkgs.conda: change it through the inventory."}
-            write_file(path, json.dumps(mark).encode(), new_mode=0o644)
+            write_file(path, json.dumps(mark).encode())
         else:
             os.unlink(path)
 
@@ -859,7 +859,7 @@ def _label(package: dict) -> str:
 
 
 def _url_label(url: str) -> str:
-    base = url.rsplit("/", 1)[-1]
+    base = url.rpartition("/")[2]
     for suffix in (".conda", ".tar.bz2"):
         if base.endswith(suffix):
             return base[: -len(suffix)]

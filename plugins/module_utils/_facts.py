@@ -183,7 +183,7 @@ class FactsCollector:
                 lines = handle.read().decode().splitlines()
         except (OSError, ValueError):  # missing, unreadable (another account's home on NFS), not UTF-8 text
             return []
-        return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+        return [line.strip() for line in lines if os.path.isabs(line.strip())]  # no blank lines, no comments
 
     def envs(self, envs_dirs: list[str]) -> list[dict[str, object]]:
         """The environments conda would list: the root, every env inside an envs dir, the registered ones."""

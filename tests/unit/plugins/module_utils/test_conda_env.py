@@ -1461,3 +1461,58 @@ def test_the_record_is_readable_by_every_account_that_plans(tree: Path, conda: F
     finally:
         os.umask(old)
     assert (tree / "envs" / "e1" / "conda-meta" / REQUEST_FILE).stat().st_mode & 0o777 == 0o644
+
+
+def test_plan_of_a_bad_input_still_names_the_env(tree: Path) -> None:
+    (result,) = plan(tree, env(name="nofile", file=str(tree / "missing.yml")))
+    assert (result["name"], result["prefix"], result["state"]) == ("nofile", None, "present")
+    assert result["reason"] == f"error: file: cannot read {str(tree / 'missing.yml')!r}: No such file or directory"
+
+
+def test_plan_reasons_of_an_unrecorded_env_and_of_a_removal_left_half_done(tree: Path, conda: FakeConda) -> None:
+    _frozen_env(tree, conda)
+    (tree / "envs" / "e1" / "conda-meta" / REQUEST_FILE).unlink()  # built by hand, or by another tool
+    (tree / ".cpkgs-trash" / "gone-abc123").mkdir(parents=True)  # what a removal of env "gone" left
+    results = plan(tree, env(specs=["pkga"]), env(name="gone", state="absent"))
+    assert [(r["needs_work"], r["reason"]) for r in results] == [
+        (True, "update (no record of the request: conda decides)"),
+        (True, "finish an earlier removal"),
+    ]
+
+
+class SilentConda(FakeConda):
+    """Changes the env as asked but prints nothing (rc 0), as a crashed or foreign tool might."""
+
+    def _answer(self, cmd: list[str], sub: list[str]) -> tuple[int, str, str]:
+        answer = super()._answer(cmd, sub)
+        return (0, "", "") if sub == ["install"] and "--dry-run" not in cmd else answer
+
+
+def test_an_install_that_prints_nothing_is_an_error(tree: Path) -> None:
+    conda = SilentConda()
+    manager(tree, conda).run(env(specs=["pkga"]))
+    conda.dry_run_answer = "dryrun_change.json"
+    with pytest.raises(CondaError, match=r"^conda exited with rc=0: no output$"):
+        manager(tree, conda).run(env(specs=["pkga=1.0"]))
+
+
+def test_a_removal_unmakes_the_env_before_it_deletes_a_package_file(
+    tree: Path, conda: FakeConda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed part-way, a removal must not leave something conda takes for an env: conda-meta goes first."""
+    prefix = tree / "envs" / "e1"
+    manager(tree, conda).run(env(specs=["pkga"]))
+    for part in ("bin", "etc", "include", "lib", "man", "sbin", "share", "ssl", "var", "x86_64-conda-linux-gnu"):
+        (prefix / part).mkdir()
+        (prefix / part / "payload").write_text("")
+    env_seen: list[bool] = []
+    real = os.unlink
+
+    def unlink(path: object, *args: object, **kwargs: object) -> None:
+        if Path(str(path)).name == "payload":
+            env_seen.append(any((tree / ".cpkgs-trash").glob("e1-*/conda-meta")))
+        real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    assert manager(tree, conda).run(env(state="absent"))["changed"] is True
+    assert env_seen == [False] * 10

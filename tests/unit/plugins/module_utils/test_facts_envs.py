@@ -53,3 +53,21 @@ def test_collecting_again_reports_each_unreadable_file_once(tmp_path: Path) -> N
     collector.collect()
     collector.collect()
     assert len(collector.warnings) == 1 and collector.warnings[0].startswith(f"cannot read {root / '.condarc'}")
+
+
+def test_a_registered_tree_is_listed_once_as_base(tmp_path: Path) -> None:
+    root = tmp_path / "share" / "anaconda3_linux"
+    _env(root)
+    home = tmp_path / "home"
+    (home / ".conda").mkdir(parents=True)
+    (home / ".conda" / "environments.txt").write_text(f"{root}\n")
+    paths = CondaPaths("Linux", "x86_64", str(home), share_root=str(tmp_path / "share"))
+    assert [(e["name"], e["prefix"]) for e in FactsCollector(paths, []).collect()["envs"]] == [("base", str(root))]
+
+
+def test_without_a_tree_no_env_is_base(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    _env(home / ".conda" / "envs" / "mine")
+    paths = CondaPaths("Linux", "x86_64", str(home), share_root=str(tmp_path / "share"))  # nothing installed
+    envs = FactsCollector(paths, []).collect()["envs"]
+    assert [(e["name"], e["prefix"]) for e in envs] == [("mine", str(home / ".conda" / "envs" / "mine"))]
