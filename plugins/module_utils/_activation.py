@@ -625,9 +625,9 @@ def _read_text(path: str) -> Optional[str]:
         return None
 
 
-def _is_utf8(value: Optional[str]) -> bool:
+def _is_utf8(value: str) -> bool:
     try:
-        (value or "").encode("utf-8")
+        value.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
@@ -727,7 +727,8 @@ def _script_ops(a: Dict[str, Optional[str]], b: Dict[str, Optional[str]]) -> Tup
             return [], f"as its effect on {name} differs between runs with other HOME, PWD, user or earlier values"
         if change and name != "PATH" and _NEVER_PRESET.match(name):
             return [], f"as it changes {name}, a variable of the shell or the session"
-        if change and not (_is_utf8(envs[1].get(name)) and _is_utf8(envs[3].get(name))):
+        after = envs[1].get(name)  # the activation's values are text: a byte that is not comes from the script
+        if change and after is not None and not _is_utf8(after):
             return [], f"as it sets {name} to a value that is not UTF-8 text"
         ops += [(op, name, value) for op, value in change]
     return ops, ""
