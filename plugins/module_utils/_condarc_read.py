@@ -165,7 +165,7 @@ class _Reader:
         if not match:
             raise CondarcSyntaxError(lineno, f"expected 'key: value', got {stripped!r}")
         name = match.group(1)
-        if name[:1] in "'\"":
+        if name.startswith(("'", '"')):
             name = str(_scalar(name, lineno))
         if indent == 0:
             self._top_key(lineno, name, match.group(2), is_final_comment(raw[len(line) :]))

@@ -113,8 +113,8 @@ def dump(entries: Dict[str, dict], exclude: List[str]) -> str:
     )
 
 
-def load(text: str, path: str = "manifest") -> dict:
-    """Parse a manifest; ``ValueError`` names the file (and the entry) when it is not one.
+def load(text: str, path: str) -> dict:
+    """Parse the manifest ``path`` holds; ``ValueError`` names the file (and the entry) when it is not one.
 
     Every entry must be a mapping and ``exclude`` a list of strings (``[]`` when absent).
     """

@@ -291,9 +291,8 @@ class CondarcDocument:
     def __init__(self, text: str, path: str = ".condarc") -> None:
         if not HAS_RUAMEL:
             raise CondarcEditError("the condarc action needs the Python package ruamel.yaml on the controller")
-        self.path = path
         self.original = text
-        self.yaml = YAML(typ="rt")
+        self.yaml = YAML()  # round-trip: comments, order and quotes survive
         self.yaml.preserve_quotes = True
         # never fold a long value onto a second line: the collection's own reader (_condarc_read) reads one
         # line per value

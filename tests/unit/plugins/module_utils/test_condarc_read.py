@@ -103,6 +103,11 @@ def test_quotes_in_flow_collections_hide_commas_and_brackets(text: str, expected
         ("a: 1\nb: {k}\n", 2, "flow mapping item without ':': k"),
         ("a: 1\nb:\n  - [x, {y: z}]\n", 3, "nested flow collections are not supported"),
         ("a: 1\nb: {k: [v]}\n", 2, "nested flow collections are not supported"),
+        ("a: 1\n- x\n", 2, "list item outside a list"),
+        ("a: 1\nb: [x, &y]\n", 2, "unsupported YAML construct '&y'"),
+        ("a: 1\nb: {&k: v}\n", 2, "unsupported YAML construct '&k'"),
+        ("a: 1\nb: {k: &v}\n", 2, "unsupported YAML construct '&v'"),
+        ('a: 1\n"b\\x": 1\n', 2, 'bad escape in "b\\x"'),
     ],
 )
 def test_errors_inside_values_name_their_line(text: str, line: int, reason: str) -> None:
@@ -118,6 +123,12 @@ def test_errors_inside_values_name_their_line(text: str, line: int, reason: str)
         ("channels: [X11, Xorg]\nproxy: X\n", {"channels": ["X11", "Xorg"], "proxy": "X"}),
         ("  # an indented comment\n#!final\nchannels: [a]\n", {"channels": ["a"]}),
         ("a: x#not-a-comment\n", {"a": "x#not-a-comment"}),
+        ("a: X#1\n", {"a": "X#1"}),
+        ("proxy: X  # the proxy\n", {"proxy": "X"}),
+        ("name: 'a # b'\n", {"name": "a # b"}),
+        ("name: 'x'  # a comment after the quotes\n", {"name": "x"}),
+        ("env_prompt: ''\nchangeps1: \"\"\n", {"env_prompt": "", "changeps1": ""}),
+        ("name: XboxX\n", {"name": "XboxX"}),  # the same first and last character, not quotes
     ],
 )
 def test_values_as_conda_reads_them(text: str, expected: dict) -> None:

@@ -62,8 +62,8 @@ def test_read_refuses_a_symlink(tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to(tmp_path / "target")
     with pytest.raises(FileError) as info:
         read_file(str(tmp_path / "link"))
-    assert str(tmp_path / "link") in str(info.value)
-    assert "symbolic link" in str(info.value)
+    assert info.value.path == str(tmp_path / "link")
+    assert str(info.value) == f"cannot read {tmp_path / 'link'}: it is a symbolic link"
 
 
 def test_read_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
@@ -71,6 +71,7 @@ def test_read_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
     with pytest.raises(FileError) as info:
         read_file(str(tmp_path / "fifo"))
     assert f"cannot read {tmp_path / 'fifo'}: not a regular file" in str(info.value)
+    assert info.value.path == str(tmp_path / "fifo")
 
 
 @as_root
@@ -130,6 +131,7 @@ def test_resolve_gives_up_on_a_loop(tmp_path: Path) -> None:
     with pytest.raises(FileError) as info:
         resolve_owned_link(str(tmp_path / "a"))
     assert "too many levels of symbolic links" in str(info.value)
+    assert info.value.path == str(tmp_path / "a")
 
 
 # --- writing ---------------------------------------------------------------------------------------
@@ -245,6 +247,7 @@ def test_write_refuses_a_symlink_target(tmp_path: Path) -> None:
 def test_write_into_a_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(FileError) as info:
         write_file(str(tmp_path / "nope" / "f"), b"x")
+    assert info.value.path == str(tmp_path / "nope" / "f")
     assert str(info.value) == f"cannot write {tmp_path / 'nope' / 'f'}: directory {tmp_path / 'nope'} does not exist"
 
 
@@ -258,6 +261,7 @@ def test_write_into_a_directory_that_is_not_writable(euid: Euid, shared: Path) -
     assert str(info.value) == (
         f"cannot write {locked / '.condarc'}: directory {locked} is not writable (Permission denied)"
     )
+    assert info.value.path == str(locked / ".condarc")
     assert list(locked.iterdir()) == []
 
 
@@ -273,8 +277,11 @@ def test_write_as_non_root_refuses_another_accounts_file(euid: Euid, shared: Pat
     target.chmod(0o666)
     with euid(NOBODY, NOBODY), pytest.raises(FileError) as info:
         write_file(str(target), b"new\n")
-    assert str(target) in str(info.value)
-    assert f"belongs to uid {OTHER}" in str(info.value)
+    assert info.value.path == str(target)
+    assert str(info.value) == (
+        f"cannot write {target}: it belongs to uid {OTHER}, not to nobody ({NOBODY}); replacing it would make it "
+        f"nobody ({NOBODY})'s file: run the task as root or as its owner"
+    )
     info2 = target.stat()
     assert (info2.st_uid, stat.S_IMODE(info2.st_mode), target.read_text()) == (OTHER, 0o666, "old\n")
     assert [path.name for path in directory.iterdir()] == [".condarc"]
@@ -344,7 +351,10 @@ def test_write_as_non_root_refuses_own_file_of_a_foreign_group(euid: Euid, share
         write_file(str(target), b"new\n")
     assert info.value.path == str(target)
     assert info.value.message == str(info.value)
-    assert f"its group gid {OTHER} is not one of nobody ({NOBODY})'s groups" in info.value.message
+    assert info.value.message == (
+        f"cannot write {target}: its group gid {OTHER} is not one of nobody ({NOBODY})'s groups, so the new file "
+        "could not keep it: run the task as root"
+    )
     assert (target.read_text(), target.stat().st_gid) == ("old\n", OTHER)
 
 
@@ -357,7 +367,10 @@ def test_a_refused_link_names_the_path_asked_for(shared: Path) -> None:
         resolve_owned_link(str(link))
     assert info.value.path == str(link)
     assert info.value.message == str(info.value)
-    assert info.value.message.startswith(f"{link} is a symbolic link owned by root (0) in a directory owned by nobody")
+    assert info.value.message == (
+        f"{link} is a symbolic link owned by root (0) in a directory owned by nobody ({NOBODY}); as root (0) only "
+        "links that account owns, in a directory it owns, are followed"
+    )
 
 
 def test_a_dead_holder_pid_is_not_alive() -> None:

@@ -313,3 +313,64 @@ def test_a_file_is_hashed_in_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(_files, "open", lambda *args: _Recorder(open(*args), sizes), raising=False)  # noqa: SIM115
     assert sha256_file(str(tmp_path / "installer.sh"), block=512) == hashlib.sha256(data).hexdigest()
     assert sizes == [512, 512, 512, 512]
+
+
+# --- more than one block, chains of links, defaults ---------------------------------------------
+
+
+def test_a_file_larger_than_one_read_comes_back_whole(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 1024  # 256 KiB: several reads
+    (tmp_path / "big").write_bytes(data)
+    assert read_file(str(tmp_path / "big")) == data
+
+
+def _chain(directory: Path, links: int) -> Path:
+    """``link0 -> link1 -> … -> target``: ``links`` links before the file."""
+    (directory / "target").write_text("")
+    for index in range(links):
+        following = "target" if index == links - 1 else f"link{index + 1}"
+        (directory / f"link{index}").symlink_to(following)
+    return directory / "link0"
+
+
+def test_a_chain_of_eight_links_is_followed_and_nine_are_too_many(tmp_path: Path) -> None:
+    (tmp_path / "eight").mkdir()
+    (tmp_path / "nine").mkdir()
+    assert Path(resolve_owned_link(str(_chain(tmp_path / "eight", 8)))) == tmp_path / "eight" / "target"
+    nine = _chain(tmp_path / "nine", 9)
+    with pytest.raises(FileError) as info:
+        resolve_owned_link(str(nine))
+    assert (info.value.path, str(info.value)) == (str(nine), f"cannot read {nine}: too many levels of symbolic links")
+
+
+@as_root
+def test_a_refused_link_further_down_a_chain_is_named_with_the_chain(shared: Path) -> None:
+    home = shared / "home"
+    home.mkdir()
+    os.chown(home, NOBODY, NOBODY)
+    (home / ".condarc").symlink_to(shared / "secret")  # root's link in nobody's directory
+    start = shared / "condarc"
+    start.symlink_to(home / ".condarc")  # root's own link in root's directory: followed
+    with pytest.raises(FileError) as info:
+        resolve_owned_link(str(start))
+    assert info.value.path == str(start)
+    assert str(info.value).startswith(f"{start} (through {home / '.condarc'}) is a symbolic link owned by root (0)")
+
+
+def test_a_new_file_is_0644_without_a_umask(tmp_path: Path) -> None:
+    write_file(str(tmp_path / "f"), b"x", umask=0)
+    assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o644
+
+
+def test_an_error_without_a_system_reason_still_says_what_happened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(_fd: int) -> None:
+        raise OSError("the disk went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", failing)
+        with pytest.raises(FileError) as info:
+            write_file(str(tmp_path / "f"), b"x")
+    assert str(info.value) == f"cannot write {tmp_path / 'f'}: the disk went away"
+    assert list(tmp_path.iterdir()) == []

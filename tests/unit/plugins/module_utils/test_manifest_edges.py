@@ -44,7 +44,7 @@ def test_the_manifest_text_does_not_depend_on_the_order_entries_were_found_in() 
     one = {"b": {"type": "dir", "mode": 0o755}, "a": {"type": "file", "size": 1, "mode": 0o644}}
     other = {"a": {"mode": 0o644, "size": 1, "type": "file"}, "b": {"mode": 0o755, "type": "dir"}}
     assert dump(one, ["pkgs/*"]) == dump(other, ["pkgs/*"])
-    assert load(dump(one, ["pkgs/*"]))["entries"] == other
+    assert load(dump(one, ["pkgs/*"]), "m.json")["entries"] == other
 
 
 def test_the_manifest_text_has_one_value_per_line() -> None:
@@ -54,3 +54,12 @@ def test_the_manifest_text_has_one_value_per_line() -> None:
     assert '"bin/tool": {' in lines
     assert '"size": 18,' in lines
     assert text.endswith("}\n")
+
+
+def test_a_directory_whose_mode_changed_is_changed(tmp_path: Path) -> None:
+    for name in ("golden", "copy"):
+        (tmp_path / name / "envs").mkdir(parents=True)
+        (tmp_path / name / "envs").chmod(0o755)
+    (tmp_path / "copy" / "envs").chmod(0o700)
+    golden, copy = scan(str(tmp_path / "golden")), scan(str(tmp_path / "copy"))
+    assert compare(golden, copy) == {"missing": [], "extra": [], "changed": ["envs"]}

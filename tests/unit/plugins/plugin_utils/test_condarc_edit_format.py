@@ -79,3 +79,23 @@ def test_final_marks_are_read_as_conda_reads_them(text: str, final: bool) -> Non
     document = CondarcDocument(text, "/x/.condarc")
     assert document.is_final("channels") is final
     assert ("channels" in parse_condarc(text)[1]) is final  # the managed nodes' reader agrees
+
+
+def test_quotes_of_the_keys_left_alone_are_kept() -> None:
+    text = "channel_alias: 'https://conda.example.org'\nenv_prompt: \"({name}) \"\n"
+    written = _add(text, "auto_update_conda", False)
+    assert written == text + "auto_update_conda: false\n"
+
+
+def test_a_change_says_what_the_value_was_and_is() -> None:
+    document = CondarcDocument("channels:\n  - a\nauto_stack: 1\n", "/x/.condarc")
+    changes = document.apply(
+        normalize_settings(None, [{"key": "channels", "value": ["b"]}, {"key": "auto_stack", "value": 2}])
+    )
+    assert changes == ["channels: ['a'] -> ['b']", "auto_stack: 1 -> 2"]
+
+
+def test_prepend_on_a_key_that_is_not_a_list_is_refused() -> None:
+    with pytest.raises(CondarcEditError) as info:
+        normalize_settings({"key": "channel_priority", "value": "strict", "list_mode": "prepend"}, None)
+    assert str(info.value) == "list_mode: 'prepend' needs a list key, 'channel_priority' is a string"
