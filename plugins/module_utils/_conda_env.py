@@ -115,7 +115,7 @@ def clean_environment(environ: Dict[str, str]) -> Dict[str, str]:
     }
 
 
-def validate_name(name: str, param: str = "name") -> None:
+def validate_name(name: str, param: str) -> None:
     """Refuse environment names conda would refuse or that escape the envs directory."""
     if not isinstance(name, str) or not name:
         raise InputError(f"{param}: an environment name must not be empty, got {name!r}")
@@ -545,7 +545,7 @@ class EnvManager:
         if env.state == "absent":
             self._absent(env, prefix, before if exists or leftover else None, result)
         else:
-            self._present(env, prefix, leftover if leftover else ("update" if exists else "create"), before, result)
+            self._present(env, prefix, leftover, before, result)
             if env.frozen is not None:
                 self._frozen(prefix, env.frozen, result)
             if env.condarc is not None:
@@ -567,17 +567,18 @@ class EnvManager:
         }
         return result
 
-    def _present(self, env: EnvSpec, prefix: str, how: str, installed: List[dict], result: dict) -> None:
-        """Build or update the env's packages; ``how``: create, update, rebuild or open (then update)."""
+    def _present(self, env: EnvSpec, prefix: str, leftover: Optional[str], installed: List[dict], result: dict) -> None:
+        """Build or update the env's packages: rebuild what an interrupted build left (``leftover``, see
+        ``_interrupted``), open (then update) a complete one left closed, create a new one, update one that exists."""
         request = env.request()
-        if how == "rebuild":
+        if leftover == "rebuild":
             self._rebuild(env, prefix, request, result)
             return
-        if how == "create":
+        if leftover == "open":
+            self._open(prefix, result)
+        elif not is_environment(prefix):
             self._create(env, prefix, request, result)
             return
-        if how == "open":
-            self._open(prefix, result)
         self._update(env, prefix, request, installed, result)
 
     def _interrupted(self, prefix: str) -> Optional[str]:

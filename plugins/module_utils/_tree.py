@@ -122,8 +122,9 @@ def conda_version(root_prefix: str) -> str | None:
     return None
 
 
-def condarc_search_path(root_prefix: str, home: str, environ: dict[str, str]) -> list[str]:
-    """The ``.condarc`` locations conda reads, lowest priority first (conda's ``SEARCH_PATH``).
+def condarc_search_path(root_prefix: str | None, home: str, environ: dict[str, str]) -> list[str]:
+    """The ``.condarc`` locations conda reads, lowest priority first (conda's ``SEARCH_PATH``); the tree's own
+    when there is a tree (``root_prefix``).
 
     Directories named ``condarc.d`` are expanded by :func:`read_condarc_files`. ``$CONDA_PREFIX``'s files
     are left out on purpose: an Ansible task does not run inside an activated environment.
@@ -132,7 +133,7 @@ def condarc_search_path(root_prefix: str, home: str, environ: dict[str, str]) ->
     places = [
         "/etc/conda",
         "/var/lib/conda",
-        root_prefix,
+        *([root_prefix] if root_prefix else []),
         os.path.join(xdg, "conda"),
     ]
     if os.path.join(xdg, "conda") != os.path.join(home, ".config", "conda"):
@@ -297,7 +298,7 @@ class CondaPaths:
 
     def condarc_files(self) -> tuple[list[CondarcFile], list[str]]:
         """The ``.condarc`` files conda would read for this user, with their data, lowest priority first."""
-        return read_condarc_files(condarc_search_path(self.root_prefix or "", self.home, self.environ))
+        return read_condarc_files(condarc_search_path(self.root_prefix, self.home, self.environ))
 
     def root_writable(self) -> bool:
         """Whether the calling user may write the tree (conda then keeps new envs in the tree)."""

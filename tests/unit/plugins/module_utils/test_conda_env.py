@@ -1516,3 +1516,94 @@ def test_a_removal_unmakes_the_env_before_it_deletes_a_package_file(
     monkeypatch.setattr(os, "unlink", unlink)
     assert manager(tree, conda).run(env(state="absent"))["changed"] is True
     assert env_seen == [False] * 10
+
+
+def test_a_broken_package_record_does_not_hide_the_others(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    (tree / "envs" / "e1" / "conda-meta" / "aaa-0-0.json").write_text("{not json")
+    checked = manager(tree, conda, check_mode=True).run(env(state="absent"))
+    assert checked["actions"]["unlink"] == ["pkga-2.0-0", "pkgb-1.0-0", "pkgc-1.0-0"]
+
+
+def test_a_prefix_part_may_fill_a_directory_name(tmp_path: Path) -> None:
+    prefix = str(tmp_path / ("p" * 255))
+    assert EnvSpec({"prefix": prefix, "specs": ["pkga"]}).prefix == prefix
+
+
+def test_a_record_written_by_this_version_s_format_is_honoured(tree: Path, conda: FakeConda) -> None:
+    """The request record is read by later runs, possibly of a later release: its format is a contract."""
+    manager(tree, conda).run(env(specs=["pkga"], channels=["file:///c"]))
+    prefix = tree / "envs" / "e1"
+    request = {
+        "version": 1,
+        "specs": ["pkga"],
+        "channels": ["file:///c"],
+        "override_channels": False,
+        "file_sha256": None,
+        "lockfile_sha256": None,
+        "prune": None,
+    }
+    record = {"request": request, "fingerprint": fingerprint(str(prefix))}
+    (prefix / "conda-meta" / REQUEST_FILE).write_text(json.dumps(record))
+    conda.calls.clear()
+    assert manager(tree, conda).run(env(specs=["pkga"], channels=["file:///c"]))["changed"] is False
+    assert conda.calls == []
+
+
+def test_a_missing_lockfile_names_the_option(tree: Path, conda: FakeConda) -> None:
+    lock = tree.parent / "gone.lock"
+    with pytest.raises(InputError, match=f"^lockfile: cannot read {str(lock)!r}: No such file or directory$"):
+        manager(tree, conda).run(env(lockfile=str(lock)))
+
+
+def test_elapsed_is_the_run_s_own_time(tree: Path, conda: FakeConda) -> None:
+    assert 0 <= manager(tree, conda).run(env(specs=["pkga"]))["elapsed"] < 30
+
+
+def test_a_rebuilt_leftover_was_nothing_before(tree: Path, conda: FakeConda) -> None:
+    """A closed leftover was never published, even when conda had made it an env: the diff starts from nothing."""
+    prefix = tree / "envs" / "e1"
+    _closed_leftover(prefix, complete=True)
+    checked = manager(tree, conda, check_mode=True).run(env(specs=["pkga"]))
+    assert checked["diff"]["before"] == ""
+
+
+def test_removing_an_env_ignores_who_owns_its_condarc(tree: Path, conda: FakeConda) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    (tree / "envs" / "e1" / ".condarc").write_text("channels: [mine]\n")  # another writer's
+    assert manager(tree, conda).run(env(state="absent", condarc={"channels": ["a"]}))["changed"] is True
+    assert not (tree / "envs" / "e1").exists()
+
+
+def test_a_removal_that_cannot_finish_again_stays_pending(
+    tree: Path, conda: FakeConda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager(tree, conda).run(env(specs=["pkga"]))
+    (tree / "envs" / "e1" / "bin").mkdir()
+    _busy_rmdir(monkeypatch, "bin")
+    (pending,) = manager(tree, conda).run(env(state="absent"))["pending_removal"]
+    again = manager(tree, conda).run(env(state="absent"))
+    assert (again["finished_removal"], again["pending_removal"]) == ([pending], [pending])
+
+
+def test_a_failed_build_reports_conda_s_error_though_its_leftover_is_stuck(
+    tree: Path, conda: FakeConda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conda.fail_create = True
+    _busy_rmdir(monkeypatch, "conda-meta")
+    with pytest.raises(CondaError, match=r"^PackagesNotFoundInChannelsError"):
+        manager(tree, conda).run(env(specs=["nosuchpkg"]))
+
+
+def test_a_directory_made_beforehand_keeps_its_mode(tree: Path, conda: FakeConda) -> None:
+    prefix = tree / "envs" / "e1"
+    prefix.mkdir(mode=0o750)
+    prefix.chmod(0o750)
+    assert manager(tree, conda).run(env(specs=["pkga"]))["changed"] is True
+    assert prefix.stat().st_mode & 0o777 == 0o750
+
+
+def test_check_mode_build_from_a_file_names_the_file(tree: Path) -> None:
+    yml = _environment_yml(tree)
+    checked = manager(tree, FileConda(), check_mode=True).run(env(file=str(yml)))
+    assert checked["actions"] == {"link": [f"(from {yml})"], "unlink": []}

@@ -13,6 +13,7 @@ import pytest
 from ansible_collections.cpkgs.conda.plugins.module_utils._tree import (
     CondaPaths,
     paths_from_params,
+    read_condarc_files,
     tree_argument_spec,
 )
 
@@ -59,3 +60,40 @@ def test_an_unknown_user_is_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("path", "expanded"), [("~", "/home/u"), ("~/x", "/home/u/x"), ("~u/x", "~u/x")])
 def test_a_tilde_is_the_user_s_home(path: str, expanded: str) -> None:
     assert CondaPaths("Linux", "x86_64", "/home/u").expand(path) == expanded
+
+
+def test_a_tree_name_of_dot_is_refused(tmp_path: Path) -> None:
+    params = dict(_params(tmp_path), tree_names={"Linux": "."})
+    with pytest.raises(ValueError, match=r"^tree_names: 'Linux' must map to a directory name, got '\.'$"):
+        paths_from_params(params)
+
+
+def test_an_unknown_variable_stays_as_written() -> None:
+    paths = CondaPaths("Linux", "x86_64", "/home/u", environ={"SCRATCH": "/scratch"})
+    assert paths.expand("$SCRATCH/envs:${NOPE}/x:$NOPE") == "/scratch/envs:${NOPE}/x:$NOPE"
+
+
+def test_conda_envs_path_is_read_when_conda_envs_dirs_is_not_set() -> None:
+    paths = CondaPaths("Linux", "x86_64", "/home/u", environ={"CONDA_ENVS_PATH": "/a:/b"}, root_prefix="/t")
+    assert paths.envs_dirs([]) == ["/a", "/b", "/home/u/.conda/envs", "/t/envs"]  # no tree at /t: none to write
+
+
+def test_without_a_tree_no_condarc_is_read_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".condarc").write_text("envs_dirs: [/from/cwd]\n")
+    monkeypatch.chdir(tmp_path)
+    paths = CondaPaths("SunOS", "i86pc", str(tmp_path / "home"))  # no tree for this OS
+    files, problems = paths.condarc_files()
+    assert (files, problems) == ([], [])
+
+
+def test_a_bad_condarc_does_not_stop_the_reading_of_the_next(tmp_path: Path) -> None:
+    (tmp_path / "bad.condarc").write_text("envs_dirs: [a, [b]]\n")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.yml").mkdir()  # listed in a condarc.d, not readable as a file
+    (tmp_path / "good.condarc").write_text("envs_dirs: [/ok]\n")
+    names = ["bad.condarc", "d", "good.condarc"]
+    files, problems = read_condarc_files([str(tmp_path / n) for n in names])
+    assert [path for path, _data, _final in files] == [str(tmp_path / "good.condarc")]
+    assert len(problems) == 2

@@ -42,3 +42,25 @@ def test_paths_skipped_do_not_end_the_check_of_the_record(tmp_path: Path, skippe
     audit = audit_env("e1", str(tmp_path), exclude=("share/skip",))
     assert audit.damaged == {"tool-1.0-0": {"changed": [], "missing": ["share/gone"]}}
     assert audit.files == 2
+
+
+def test_a_link_pointing_where_the_package_s_points_is_ok(tmp_path: Path) -> None:
+    cache = tmp_path / "pkgs" / "tool-1.0-0"
+    (cache / "bin").mkdir(parents=True)
+    (cache / "bin" / "tool-link").symlink_to("tool")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "tool-link").symlink_to("tool")
+    assert check_entry(str(tmp_path), "bin/tool-link", {"path_type": "softlink"}, True, str(cache)) == ("ok", 0)
+
+
+def test_a_file_listed_in_files_alone_is_not_unexpected(tmp_path: Path) -> None:
+    _record(tmp_path, [{"_path": "share/a", "size_in_bytes": 1}])
+    record_path = tmp_path / "conda-meta" / "tool-1.0-0.json"
+    record = json.loads(record_path.read_text())
+    record["files"] = ["share/a", "share/b"]
+    record_path.write_text(json.dumps(record))
+    (tmp_path / "share").mkdir()
+    (tmp_path / "share" / "a").write_text("x")
+    (tmp_path / "share" / "b").write_text("y")
+    (tmp_path / "share" / "c").write_text("z")
+    assert audit_env("e1", str(tmp_path)).unexpected == ["share/c"]
