@@ -13,27 +13,29 @@ MUTUALLY_EXCLUSIVE = [("scope", "path"), ("key", "settings")]
 REQUIRED_ONE_OF = [("scope", "path"), ("key", "settings", "final_file")]
 
 
-def argument_spec() -> dict:
-    """The module's argument_spec (``settings`` items are checked as suboptions; an option without a type is a
-    string, Ansible's default)."""
-    setting = {
-        "key": {"required": True, "no_log": False},
+def _one_key() -> dict:
+    """The options of one key: the module's own and those of each ``settings`` item (an option without a type is
+    a string, Ansible's default)."""
+    return {
+        "key": {"no_log": False},  # a conda key, not a secret (validate-modules asks of options named like one)
         "value": {"type": "raw"},
         "state": {"choices": list(STATES), "default": "present"},
         "list_mode": {"choices": list(LIST_MODES), "default": "exact"},
         "final": {"type": "bool"},
     }
+
+
+def argument_spec() -> dict:
+    """The module's argument_spec (``settings`` items are checked as suboptions)."""
+    setting = _one_key()
+    setting["key"]["required"] = True
     return dict(
         tree_argument_spec(),
         scope={"choices": ["system", "user", "env"]},
         path={"type": "path"},
         user={},
         env={},
-        key={"no_log": False},
-        value={"type": "raw"},
-        state={"choices": list(STATES), "default": "present"},
-        list_mode={"choices": list(LIST_MODES), "default": "exact"},
-        final={"type": "bool"},
+        **_one_key(),
         settings={"type": "list", "elements": "dict", "options": setting},
         final_file={"type": "bool"},
         backup={"type": "bool", "default": False},
