@@ -627,7 +627,7 @@ def _read_text(path: str) -> Optional[str]:
 
 def _is_utf8(value: str) -> bool:
     try:
-        value.encode("utf-8")
+        value.encode()  # UTF-8; a byte that was not decodes to a lone surrogate, which does not encode
     except UnicodeEncodeError:
         return False
     return True
