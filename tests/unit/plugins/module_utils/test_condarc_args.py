@@ -82,3 +82,13 @@ def test_options_that_do_not_go_together(params: dict, error: str) -> None:
     _params, errors = validate(params)
     assert len(errors) == 1, errors
     assert errors[0].endswith(error)
+
+
+def test_path_is_a_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``~`` and environment variables in ``path`` are expanded, as in any Ansible path option."""
+    monkeypatch.setenv("HOME", "/home/ana")
+    monkeypatch.setenv("CPKGS_TREE", "/opt/anaconda3_linux")
+    params, errors = validate({"path": "~/.condarc", "key": "channels"})
+    assert (errors, params["path"]) == ([], "/home/ana/.condarc")
+    params, errors = validate({"path": "$CPKGS_TREE/.condarc", "key": "channels"})
+    assert (errors, params["path"]) == ([], "/opt/anaconda3_linux/.condarc")
