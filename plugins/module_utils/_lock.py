@@ -384,10 +384,10 @@ class TreeLock:
             seen = _read_lock(self.path)
             if seen is None:
                 continue  # released meanwhile: try again at once
-            reason = self.dead(seen)
-            if reason is not None:
-                self._break(seen)
-                continue
+            if self.dead(seen) is not None and self._break(seen):
+                continue  # gone: try again at once
+            # alive, or dead but not broken (it changed meanwhile, or two reads cannot be told to be the same
+            # lock): wait as for a live holder, within the timeout, so that nothing spins
             waited = time.monotonic() - start
             if waited >= self.timeout:
                 raise LockTimeout(
@@ -399,26 +399,30 @@ class TreeLock:
             time.sleep(min(delay * jitter, self.timeout - waited))
             delay = min(delay * 2, _MAX_DELAY)
 
-    def _break(self, seen: _Seen) -> None:
-        """Remove the dead lock ``seen``, if it is still the lock and still dead, under the guard."""
+    def _break(self, seen: _Seen) -> bool:
+        """Remove the dead lock ``seen``, if it is still the lock and still dead, under the guard. Whether the lock is
+        gone (broken here, or released meanwhile): then the caller tries again at once, else it waits."""
         with self._guard():
             current = _read_lock(self.path)
-            if not seen.same(current) or current is None:
-                return  # released or broken by someone else meanwhile
+            if current is None:
+                return True  # released or broken by someone else meanwhile
+            if not seen.same(current):
+                return False  # another lock now, or one that two reads cannot tell to be the same: wait
             reason = self.dead(current)
             if reason is None:
-                return  # it came back to life (a heartbeat): leave it
+                return False  # it came back to life (a heartbeat): leave it
             aside = os.path.join(self.dir, f"broken.{self.token}")
             try:
                 os.rename(self.path, aside)
             except FileNotFoundError:
-                return
+                return True
             os.unlink(aside)
             token = (current.info or {}).get("token")
             if isinstance(token, str) and "/" not in token:
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(self.dir, f"holder.{token}"))
             self.broken.append(f"{_describe(self.root_prefix, current.info)}: {reason}")
+            return True
 
     # -- the guard -----------------------------------------------------------------------------
     class _Guard:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.cpkgs.conda.plugins.module_utils import _lock
-from ansible_collections.cpkgs.conda.plugins.module_utils._lock import LOCK_DIR, TreeLock, release_token
+from ansible_collections.cpkgs.conda.plugins.module_utils._lock import LOCK_DIR, LockTimeout, TreeLock, release_token
 
 
 @pytest.fixture
@@ -112,3 +113,32 @@ def test_a_dead_lock_is_broken_though_each_read_numbers_it_afresh(root: Path) ->
     )
     assert found, lock.broken
     assert 700 <= int(found[1]) < 720  # seconds since it was planted, on a busy machine too
+
+
+@pytest.mark.usefixtures("renumbering_fstat")
+def test_a_dead_lock_that_cannot_be_told_apart_times_out_instead_of_spinning(root: Path) -> None:
+    """A dead lock whose holder file cannot be read, on a client that numbers each read afresh: no two reads are
+    the same lock, so it is never broken; the waiter waits out its timeout as for a live holder (it spun at full
+    CPU for ever before)."""
+    directory = root / LOCK_DIR
+    directory.mkdir()
+    holder = directory / "holder.b1-4242-feedfacecafe"
+    holder.write_text("{not json")
+    os.link(holder, directory / "lock")
+    then = time.time() - 700
+    os.utime(holder, (then, then))
+    outcome: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            TreeLock(str(root), timeout=1, host="a1").acquire()
+        except BaseException as exc:  # the outcome is checked below
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    waiter.join(30)
+    assert not waiter.is_alive(), "the waiter is still spinning after 30 s (timeout 1 s)"
+    assert [type(exc) for exc in outcome] == [LockTimeout], outcome
+    assert "waited 1 s" in str(outcome[0])
+    assert (directory / "lock").exists()  # not broken: it could not be told apart from a new lock
