@@ -38,7 +38,8 @@ trap 'rm -f "$CPKGS_TIMES" "$CPKGS_SKIPS"' EXIT
 
 # --- bootstrap --------------------------------------------------------------------------------------
 bootstrap() {
-    cpkgs::apt ca-certificates python3 python3-venv git rsync zstd shellcheck zsh tcsh \
+    # lua5.3 and tcl: the units run the generated Lmod and Tcl modulefiles through lua and tclsh
+    cpkgs::apt ca-certificates python3 python3-venv git rsync zstd shellcheck zsh tcsh lua5.3 tcl \
         podman runc debootstrap uidmap slirp4netns fuse-overlayfs squashfs-tools squashfuse
     cpkgs::venv
     cpkgs::ansible_env
