@@ -25,8 +25,9 @@ description:
     sentinel), and writes what they set, unset, prepend and append into the modulefile (C(pushenv),
     C(unsetenv), C(prepend_path), C(append_path)). A script that defines a function or an alias, changes the
     shell (options, traps, umask, directory) or a session variable (C(HOME), C(USER), C(LANG), ...), prints
-    something, fails, writes into C(HOME) or the working directory, or whose effect differs between the two
-    runs in another way than a prepend or append, is run at each load instead, and so is every script after it
+    something, fails, writes into C(HOME) or the working directory, sets a variable to a value that is not UTF-8
+    text, or whose effect differs between the two runs in another way than a prepend or append, is run at each
+    load instead, and so is every script after it
     (the result's C(notes) say which and why). Each script's sha256 is in the modulefile, so a changed script
     rewrites it.
   - Scripts that run at each load use Lmod's C(source_sh) (Lmod 8.6 or later) or Environment Modules'
