@@ -89,11 +89,17 @@ def test_without_a_tree_no_condarc_is_read_from_the_working_directory(
 
 
 def test_a_bad_condarc_does_not_stop_the_reading_of_the_next(tmp_path: Path) -> None:
-    (tmp_path / "bad.condarc").write_text("envs_dirs: [a, [b]]\n")
     (tmp_path / "d").mkdir()
-    (tmp_path / "d" / "x.yml").mkdir()  # listed in a condarc.d, not readable as a file
+    (tmp_path / "d" / "a.yml").write_text("envs_dirs: [a, [b]]\n")  # beyond what the reader reads
+    (tmp_path / "d" / "b.yml").mkdir()  # not readable as a file
+    (tmp_path / "d" / "c.yml").write_text("envs_dirs: [/ok]\n")
+    (tmp_path / "bad.condarc").write_text("envs_dirs: [a, [b]]\n")
     (tmp_path / "good.condarc").write_text("envs_dirs: [/ok]\n")
-    names = ["bad.condarc", "d", "good.condarc"]
+    names = ["d", "bad.condarc", "good.condarc"]
     files, problems = read_condarc_files([str(tmp_path / n) for n in names])
-    assert [path for path, _data, _final in files] == [str(tmp_path / "good.condarc")]
-    assert len(problems) == 2
+    assert [path for path, _data, _final in files] == [str(tmp_path / "d" / "c.yml"), str(tmp_path / "good.condarc")]
+    assert [problem.split(":")[0] for problem in problems] == [
+        str(tmp_path / "d" / "a.yml"),
+        str(tmp_path / "d" / "b.yml"),
+        str(tmp_path / "bad.condarc"),
+    ]
