@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CondarcSyntaxError", "is_final_comment", "parse_condarc"]
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_rules import is_final_comment
+
+__all__ = ["CondarcSyntaxError", "parse_condarc"]
 
 _BOOLS = {
     "true": True,
@@ -36,12 +38,6 @@ _BOOLS = {
 _NULLS = {"", "~", "null"}
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 _KEY = re.compile(r"""^("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z_][A-Za-z0-9_.-]*)\s*:(?:\s+(.*))?$""")
-
-
-def is_final_comment(comment: str) -> bool:
-    """conda's rule (``ParameterFlag.from_string``): the whole comment, stripped of ``#`` and ``!``, is ``final``
-    (the condarc editor reads its marks with this rule too)."""
-    return comment.strip().strip("!#") == "final"
 
 
 class CondarcSyntaxError(ValueError):

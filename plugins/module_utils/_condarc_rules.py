@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ENV_CONDARC_HEADER", "FINAL_MARKER", "is_condarc_key", "written_by_conda_env"]
+__all__ = ["ENV_CONDARC_HEADER", "FINAL_MARKER", "is_condarc_key", "is_final_comment", "written_by_conda_env"]
 
 # conda's per-key marker: the whole comment on the key's line (``ParameterFlag.from_string``).
 FINAL_MARKER = "#!final"
+
+
+def is_final_comment(comment: str) -> bool:
+    """conda's rule (``ParameterFlag.from_string``): the whole comment, stripped of ``#`` and ``!``, is ``final``
+    (the reader and the editor read marks by it)."""
+    return comment.strip().strip("!#") == "final"
+
 
 # A key YAML needs no quotes for: conda's keys and plugins' keys (``plugins.allowlist``) all are.
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")

@@ -35,8 +35,11 @@ try:
 except ImportError:  # pragma: no cover - reported by the action plugin
     HAS_RUAMEL = False
 
-from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_read import is_final_comment
-from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_rules import FINAL_MARKER, is_condarc_key
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_rules import (
+    FINAL_MARKER,
+    is_condarc_key,
+    is_final_comment,
+)
 
 __all__ = [
     "HAS_RUAMEL",
