@@ -27,6 +27,18 @@ def root(tmp_path: Path) -> Path:
     return tree
 
 
+class _OsAsTheLockSeesIt:
+    """The ``os`` module with some functions replaced, for the lock module only (``_lock.os``): pytest, pathlib and
+    shutil keep the real ones (shutil.rmtree checks directories with ``os.fstat``, pytest's temporary directories
+    with ``os.stat``)."""
+
+    def __init__(self, **replaced) -> None:
+        self.__dict__.update(replaced)
+
+    def __getattr__(self, name: str):
+        return getattr(os, name)
+
+
 @pytest.fixture
 def fuse_like_stat(monkeypatch: pytest.MonkeyPatch) -> None:
     """``os.stat`` as the lock module sees it: each name its own inode number; a name's link count as of its
@@ -41,7 +53,7 @@ def fuse_like_stat(monkeypatch: pytest.MonkeyPatch) -> None:
         fields[3] = first_nlink.setdefault(os.fspath(path), result.st_nlink)  # st_nlink: cached
         return os.stat_result(fields)
 
-    monkeypatch.setattr(_lock.os, "stat", stat)
+    monkeypatch.setattr(_lock, "os", _OsAsTheLockSeesIt(stat=stat))
 
 
 @pytest.mark.usefixtures("fuse_like_stat")
@@ -92,7 +104,7 @@ def renumbering_fstat(monkeypatch: pytest.MonkeyPatch) -> None:
         fields[1] = calls[0]  # st_ino
         return os.stat_result(fields)
 
-    monkeypatch.setattr(_lock.os, "fstat", fstat)
+    monkeypatch.setattr(_lock, "os", _OsAsTheLockSeesIt(fstat=fstat))
 
 
 @pytest.mark.usefixtures("renumbering_fstat")
