@@ -39,7 +39,7 @@ trap 'rm -f "$CPKGS_TIMES" "$CPKGS_SKIPS"' EXIT
 # --- bootstrap --------------------------------------------------------------------------------------
 bootstrap() {
     # lua5.3 and tcl: the units run the generated Lmod and Tcl modulefiles through lua and tclsh
-    cpkgs::apt ca-certificates python3 python3-venv git rsync zstd shellcheck zsh tcsh lua5.3 tcl \
+    cpkgs::apt ca-certificates python3 python3-venv git rsync zstd shellcheck zsh tcsh lua5.3 tcl openssh-client \
         podman runc debootstrap uidmap slirp4netns fuse-overlayfs squashfs-tools squashfuse
     cpkgs::venv
     cpkgs::ansible_env
@@ -91,6 +91,14 @@ ansible_test() {
     root="$top/ansible_collections/cpkgs/conda"
     local home="$CPKGS_CACHE/ansible-test-home"
     mkdir -p "$root" "$home/.ansible/test/cache" || return 1
+    # ansible-test makes its ssh key on first use; two runs side by side on a fresh cache would both make it (and
+    # one fails): the first run here makes it, under a lock, as ansible-test would.
+    (
+        flock 9 || exit 1
+        [ -e "$home/.ansible/test/id_rsa" ] && [ -e "$home/.ansible/test/id_rsa.pub" ] && exit 0
+        rm -f "$home/.ansible/test/id_rsa" "$home/.ansible/test/id_rsa.pub"
+        ssh-keygen -m PEM -q -t rsa -N '' -f "$home/.ansible/test/id_rsa"
+    ) 9>"$home/.ansible/test/.cpkgs-keygen.lock" || return 1
     # Under the name the ansible-test on PATH asks for (get_pip_<its pip version>.py).
     local pip_version
     pip_version="$(python - <<'PY'
