@@ -51,12 +51,12 @@ _LAZY_IMPORTS = tuple(
 
 
 @contextlib.contextmanager
-def _euid(uid: int, gid: int) -> Iterator[None]:
+def _euid(uid: int, gid: int, groups: list[int] | None = None) -> Iterator[None]:
     for name in _LAZY_IMPORTS:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    groups = os.getgroups()
-    os.setgroups([gid])
+    saved = os.getgroups()
+    os.setgroups([gid] if groups is None else groups)
     os.setegid(gid)
     os.seteuid(uid)
     try:
@@ -64,12 +64,13 @@ def _euid(uid: int, gid: int) -> Iterator[None]:
     finally:
         os.seteuid(0)
         os.setegid(0)
-        os.setgroups(groups)
+        os.setgroups(saved)
 
 
 @pytest.fixture
 def euid() -> Callable[[int, int], contextlib.AbstractContextManager[None]]:
-    """The test's own switch to a non-root account (not the code under test's): ``with euid(uid, gid):``."""
+    """The test's own switch to a non-root account (not the code under test's): ``with euid(uid, gid):``, or
+    ``with euid(uid, gid, groups):`` with the supplementary groups given (by default the one group ``gid``)."""
     return _euid
 
 

@@ -6,7 +6,6 @@ are not the usual ones, hashing in blocks."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import os
@@ -35,21 +34,6 @@ as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch acc
 def _open_fds() -> set[str]:
     fds = Path("/proc/self/fd")
     return {path.name for path in fds.iterdir()} if fds.is_dir() else set()
-
-
-@contextlib.contextmanager
-def _as(uid: int, gid: int, groups: list[int]) -> Iterator[None]:
-    """The test's own switch to an account with the given effective group and supplementary groups."""
-    saved = os.getgroups()
-    os.setgroups(groups)
-    os.setegid(gid)
-    os.seteuid(uid)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
-        os.setgroups(saved)
 
 
 # --- a file swapped between the check and the open -------------------------------------------------
@@ -264,9 +248,9 @@ def _own_file(shared: Path, gid: int) -> Path:
 
 
 @as_root
-def test_a_user_keeps_the_supplementary_group_of_their_file(shared: Path) -> None:
+def test_a_user_keeps_the_supplementary_group_of_their_file(shared: Path, euid) -> None:
     target = _own_file(shared, OTHER)
-    with _as(NOBODY, NOBODY, [NOBODY, OTHER]):
+    with euid(NOBODY, NOBODY, [NOBODY, OTHER]):
         write_file(str(target), b"new\n")
     info = target.stat()
     assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (NOBODY, OTHER, 0o640)
@@ -274,10 +258,10 @@ def test_a_user_keeps_the_supplementary_group_of_their_file(shared: Path) -> Non
 
 
 @as_root
-def test_a_user_whose_effective_group_is_not_listed_may_still_replace_its_file(shared: Path) -> None:
+def test_a_user_whose_effective_group_is_not_listed_may_still_replace_its_file(shared: Path, euid) -> None:
     """getgroups() need not hold the effective group: the new file gets it anyway, so nothing changes hands."""
     target = _own_file(shared, NOBODY)
-    with _as(NOBODY, NOBODY, [OTHER]):
+    with euid(NOBODY, NOBODY, [OTHER]):
         write_file(str(target), b"new\n")
     info = target.stat()
     assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (NOBODY, NOBODY, 0o640)
