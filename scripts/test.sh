@@ -145,6 +145,19 @@ on_each_core() {
     done
 }
 
+# aside_done LABEL PID LOG: wait for a run started aside (in the background, its output in LOG), print its output
+# under its label, and mark the stage failed when it failed.
+aside_done() {
+    local rc=0
+    wait "$2" || rc=$?
+    printf -- '----- %s -----\n' "$1"
+    cat "$3"
+    if [ "$rc" -ne 0 ]; then
+        printf '\033[31mFAILED (rc=%s): %s\033[0m\n' "$rc" "$1" >&2
+        STAGE_RC=1
+    fi
+}
+
 # on_each_core_at_once NAME ARGS...: as on_each_core, with the ansible-core versions side by side (a sanity or
 # integration run keeps about one core busy; the machines have two). Each run's output goes to a file and is
 # printed whole when the run ends, in the matrix's order. CPKGS_AT_ONCE=0 runs them one after the other.
@@ -153,7 +166,7 @@ on_each_core_at_once() {
         on_each_core "$@"
         return
     fi
-    local name="$1" entry core py venv arg dir rc i
+    local name="$1" entry core py venv arg dir i
     shift
     local pids=() labels=()
     dir="$(mktemp -d "${TMPDIR:-/tmp}/cpkgs-at-once.XXXXXX")" || return 1
@@ -167,14 +180,7 @@ on_each_core_at_once() {
     done
     echo "running ${labels[*]} side by side; each one's output follows when it ends"
     for i in "${!pids[@]}"; do
-        rc=0
-        wait "${pids[$i]}" || rc=$?
-        printf -- '----- %s -----\n' "${labels[$i]}"
-        cat "$dir/${labels[$i]#*:}.log"
-        if [ "$rc" -ne 0 ]; then
-            printf '\033[31mFAILED (rc=%s): %s\033[0m\n' "$rc" "${labels[$i]}" >&2
-            STAGE_RC=1
-        fi
+        aside_done "${labels[$i]}" "${pids[$i]}" "$dir/${labels[$i]#*:}.log"
     done
     rm -rf "$dir"
 }
@@ -266,7 +272,7 @@ stage_build() {
 # it ends (container, network and volume names differ per scenario). CPKGS_AT_ONCE=0 runs them one after another.
 stage_molecule() {
     cd "$CPKGS_REPO" || return 1
-    local scenario aside="" pid="" log rc=0
+    local scenario aside="" pid="" log
     if [ "${CPKGS_AT_ONCE:-1}" != 0 ] && [ -f molecule/cluster/molecule.yml ]; then
         aside=cluster
         log="$(mktemp "${TMPDIR:-/tmp}/cpkgs-molecule-cluster.XXXXXX")" || return 1
@@ -280,14 +286,8 @@ stage_molecule() {
         check cpkgs::timed "molecule:$scenario" molecule test -s "$scenario"
     done
     if [ -n "$pid" ]; then
-        wait "$pid" || rc=$?
-        printf -- '----- molecule:cluster -----\n'
-        cat "$log"
+        aside_done molecule:cluster "$pid" "$log"
         rm -f "$log"
-        if [ "$rc" -ne 0 ]; then
-            printf '\033[31mFAILED (rc=%s): molecule:cluster\033[0m\n' "$rc" >&2
-            STAGE_RC=1
-        fi
     fi
 }
 
