@@ -35,6 +35,7 @@ IMAGE_NODES = ["cluster-node3"]
 # The nodes catch_up.yml put back in their state before the update (as if down during it) and ran the role on.
 CAUGHT_UP = ["cluster-node1", "cluster-node3"]
 EVIDENCE = "/root/cpkgs-rollout-evidence.json"
+PIN = "/usr/local/sbin/cpkgs-conda-pin"  # conda_node_pin_command's default
 ADDED_ENV = "isis3.9.1"
 RELEASES = ["isis4.2.0", "isis4.3.0", ADDED_ENV]
 CORRUPTED = "envs/isis4.3.0/bin/isis-version"
@@ -407,27 +408,43 @@ def test_update_switched_each_node(node: testinfra.host.Host) -> None:
 
 
 def test_job_loop_saw_the_old_tree_or_the_new_never_a_mix() -> None:
-    """The job loop on the first node ran all through the update: every run saw either the old tree (no added
-    env, the old release's program) or the new one (the added env and its program), first old then new. Each run
-    resolves the prefix once; a copy in place would have shown the new env before its files were all there.
-
-    The one exception is the switch's own instant (docs/cluster.md, "What the switch cannot do"): the release's
-    program looks its baked prefix up again through the link, so a run started just before the rename and checking
-    just after it sees two versions and exits 3 naming both. At most one run can do that, and only between the last
-    old run and the first new one; any other failure, or a new run before an old one, fails the test."""
+    """The job loop on the first node ran all through the update, each job pinned at its start
+    (cpkgs-conda-pin --run): every run saw either the old tree (no added env, the old release's program) or the
+    new one (the added env and its program), first old then new. A job reads the tree through the prefix more than
+    once (the envs, then the program, which looks its baked prefix up again and exits 3 when that resolves to
+    another version than its own): no run failed, no pin failed, and none straddled the switch."""
     lines = evidence(group("cpkgs_nodes")[0])["job_loop"]
     old = f"isis4.2.0 isis4.3.0 |0|isis 4.3.0 prefix={PREFIX}/envs/isis4.3.0"
     new = f"{ADDED_ENV} isis4.2.0 isis4.3.0 |0|isis 3.9.1 prefix={PREFIX}/envs/{ADDED_ENV}"
-    straddle = "isis4.2.0 isis4.3.0 |3|"  # an old run whose program exited 3: its prefix resolved to two versions
-    others = [line for line in lines if line not in (old, new)]
-    assert len(others) <= 1, others
+    assert [line for line in lines if line not in (old, new)] == []
     first_new = lines.index(new)
-    assert first_new > 0 and set(lines[first_new:]) == {new}
-    if others:
-        assert others[0].startswith(straddle) and "does not match actual prefix" in others[0], others
-        assert lines[:first_new] == [old] * (first_new - 1) + others, "the straddling run is not the last old one"
-    else:
-        assert lines[:first_new] == [old] * first_new
+    assert first_new > 0
+    assert lines == [old] * first_new + [new] * (len(lines) - first_new)
+
+
+def test_long_job_kept_the_old_tree_through_the_rollout() -> None:
+    """A job pinned on the first node before the update's rollout waited until the node had switched, then read
+    the tree through the prefix again: the old release envs and the old release's program, at the prefix, where an
+    unpinned read at that moment sees the new tree (the added env). Its pin said nothing."""
+    record = evidence(group("cpkgs_nodes")[0])
+    long_job = record["long_job"]
+    assert record["switched"] is True
+    assert long_job["log"] == ""
+    start, after, ran = long_job["out"]
+    assert start == after == "isis4.2.0 isis4.3.0 "
+    assert ran == f"0|isis 4.3.0 prefix={PREFIX}/envs/isis4.3.0"
+    assert long_job["unpinned_envs"] == f"{ADDED_ENV} isis4.2.0 isis4.3.0 "
+
+
+def test_pin_refuses_the_nodes_own_mount_namespace(node: testinfra.host.Host) -> None:
+    """The pin command the role installed refuses to run in the node's initial mount namespace (it would pin every
+    process of the node) and changes nothing: the prefix stays a symlink to the version in use."""
+    link = node.check_output(f"readlink {PREFIX}")
+    run = node.run(PIN)
+    assert run.rc == 1 and run.stdout == ""
+    assert run.stderr.startswith("cpkgs-conda-pin: refusing to pin"), run.stderr
+    assert node.check_output(f"readlink {PREFIX}") == link
+    assert node.run(f"findmnt --mountpoint {PREFIX.rsplit('/', 1)[0]}").rc == 1
 
 
 def test_rollback_is_one_step_and_holds(node: testinfra.host.Host) -> None:
