@@ -48,12 +48,15 @@ import tempfile
 from typing import Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.cpkgs.conda.plugins.module_utils._files import FileError, read_file, write_file
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import default_modules_dir, find_env
 
 __all__ = [
+    "ACTIVATION_OPTIONS",
     "DEFAULT_ENV_PROMPT",
     "FORMATS",
     "KERNELS_DIR",
     "ActivationError",
+    "ActivationManager",
     "EnvActivation",
     "Output",
     "default_env",
@@ -74,6 +77,18 @@ ENTRY_DIR = os.path.join("etc", "cpkgs")
 FORMATS = ("lmod", "tcl", "sh", "csh", "kernel")
 KERNELS_DIR = "/usr/local/share/jupyter/kernels"
 FAMILY = "conda_env"
+# The options that say how every environment of a task is loaded: cpkgs.conda.conda_activation's, and the
+# suboptions of cpkgs.conda.conda_env's activation check (plan=true), which asks the same question.
+ACTIVATION_OPTIONS = {
+    "formats": {"type": "list", "elements": "str", "choices": list(FORMATS), "default": list(FORMATS)},
+    "modules_dir": {"type": "path"},
+    "kernels_dir": {"type": "path", "default": KERNELS_DIR},
+    "env_prompt": {"type": "str", "default": DEFAULT_ENV_PROMPT},
+    "changeps1": {"type": "bool", "default": True},
+    "envvars_force_uppercase": {"type": "bool", "default": True},
+    "condabin": {"type": "bool", "default": True},
+}
+ITEM_KEYS = ("name", "prefix", "module_name", "display_name", "kernel_name", "state")
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 MARKER = "cpkgs.conda (conda_activation)"
@@ -92,7 +107,14 @@ RunCommand = Callable[..., Tuple[int, str, str]]
 
 
 class ActivationError(ValueError):
-    """Bad input or an environment conda could not activate either; the message names what and where."""
+    """Bad input or an environment conda could not activate either; the message names what and where.
+
+    ``envs``: the results of the environments done before the one that failed (:meth:`ActivationManager.run`).
+    """
+
+    def __init__(self, message: str, envs: Optional[list] = None) -> None:
+        super().__init__(message)
+        self.envs = envs or []
 
 
 # --------------------------------------------------------------------------------------------- the environment
@@ -1040,3 +1062,148 @@ def _is_ours(path: str, prefix: str) -> bool:
     for key in ("metadata", "cpkgs"):  # any other shape (a list, a string, no such key) is not ours
         meta = meta.get(key) if isinstance(meta, dict) else None
     return isinstance(meta, dict) and meta.get("prefix") == os.path.normpath(prefix)
+
+
+# --------------------------------------------------------------------------------------------- a task's environments
+class ActivationManager:
+    """The activation files of a task's environments: what each would get, what differs, and the writes.
+
+    ``params`` holds :data:`ACTIVATION_OPTIONS` and either ``envs`` (items of :data:`ITEM_KEYS`) or the keys of
+    one item (and ``state`` for items that leave it out); ``paths`` is the tree's ``CondaPaths``. Raises
+    :class:`ActivationError` naming the parameter (``envs[N].KEY``) and the value.
+    """
+
+    def __init__(self, params: dict, paths: object, run_command: Optional[RunCommand]) -> None:
+        self.params = params
+        self.paths = paths
+        self.root_prefix = getattr(paths, "root_prefix", None)
+        self.run_command = run_command
+        self.envs_dirs: Optional[List[str]] = None
+        self.owned: dict = {}  # modules_dir -> the modulefiles written there earlier, by environment
+
+    def items(self) -> list:
+        params = self.params
+        if params.get("envs") is None:
+            return [({k: params.get(k) for k in ITEM_KEYS}, "")]
+        result = []
+        for index, item in enumerate(params["envs"]):
+            where = f"envs[{index}]"
+            unknown = sorted(set(item) - set(ITEM_KEYS))
+            if unknown:
+                raise ActivationError(f"{where}: unknown keys {unknown} (known: {', '.join(ITEM_KEYS)})")
+            state = item.get("state") or params["state"]
+            if state not in ("present", "absent"):
+                raise ActivationError(f"{where}.state: must be present or absent, got {state!r}")
+            result.append(({**dict.fromkeys(ITEM_KEYS), **item, "state": state}, where))
+        return result
+
+    def locate(self, item: dict, where: str) -> str:
+        param = f"{where}.name" if where else "name"
+        if bool(item.get("name")) == bool(item.get("prefix")):
+            raise ActivationError(f"{param}: give exactly one of name and prefix")
+        if item.get("prefix"):
+            prefix = str(item["prefix"])
+            if not os.path.isabs(prefix):
+                raise ActivationError(f"{where + '.' if where else ''}prefix: must be an absolute path, got {prefix!r}")
+            return os.path.normpath(prefix)
+        name = str(item["name"])
+        if "/" in name or name in (".", ".."):
+            raise ActivationError(f"{param}: {name!r} is not an environment name")
+        if self.envs_dirs is None:
+            self.envs_dirs = self.paths.envs_dirs()
+        found = find_env(self.envs_dirs, name)
+        if found:
+            return found
+        if item["state"] == "absent" and self.envs_dirs:
+            return os.path.join(self.envs_dirs[0], name)
+        raise ActivationError(f"{param}: no environment {name!r} in {', '.join(self.envs_dirs) or 'any envs_dirs'}")
+
+    def one(self, item: dict, where: str, write: bool) -> Tuple[dict, list, List[str]]:
+        """One environment: its result, its diffs and warnings; its files written when ``write``."""
+        prefix = self.locate(item, where)
+        env_name = os.path.basename(prefix)
+        module_name = item.get("module_name") or split_module_name(env_name)
+        validate_module_name(module_name, f"{where}.module_name" if where else "module_name")
+        params = self.params
+        act = None
+        if item["state"] == "present":
+            act = read_activation(
+                prefix,
+                self.root_prefix,
+                env_prompt=params["env_prompt"],
+                changeps1=params["changeps1"],
+                force_uppercase=params["envvars_force_uppercase"],
+                condabin=params["condabin"],
+            )
+        modules_dir = params["modules_dir"] or (default_modules_dir(self.root_prefix) if self.root_prefix else None)
+        owned = None
+        if modules_dir and ("lmod" in params["formats"] or "tcl" in params["formats"]):
+            key = os.path.normpath(modules_dir)
+            if key not in self.owned:
+                self.owned[key] = generated_modulefiles(key)
+            owned = self.owned[key]
+        outputs, notes = plan_outputs(
+            act,
+            prefix,
+            params["formats"],
+            module_name=module_name,
+            modules_dir=modules_dir,
+            kernel_name=item.get("kernel_name") or kernel_name_for(env_name),
+            kernels_dir=params["kernels_dir"],
+            display_name=item.get("display_name") or display_name_for(module_name),
+            run_command=self.run_command,
+            owned=owned,
+        )
+        changed_files = []
+        diffs = []
+        by_format: dict = {}
+        for output in outputs:
+            if output.content is not None:
+                by_format.setdefault(output.fmt, []).append(output.path)
+            changed, before = output.needs_change()
+            if not changed:
+                continue
+            changed_files.append(output.path)
+            diffs.append(
+                {
+                    "before_header": output.path,
+                    "after_header": output.path,
+                    "before": before or "",
+                    "after": output.content or "",
+                }
+            )
+            if write:
+                output.apply()
+        result = {
+            "name": module_name,
+            "prefix": prefix,
+            "state": item["state"],
+            "changed": bool(changed_files),
+            "files": changed_files,
+            "outputs": by_format,
+            "variables": act.variables if act else {},
+            "notes": notes,
+        }
+        return result, diffs, (act.warnings if act else [])
+
+    def run(self, check_mode: bool, diff: bool) -> dict:
+        """Every environment of the task, in order; the module's result (``changed``, ``envs``, ``files``)."""
+        results: list = []
+        diffs: list = []
+        warnings: List[str] = []
+        for item, where in self.items():
+            try:
+                result, env_diffs, env_warnings = self.one(item, where, write=not check_mode)
+            except ActivationError as exc:
+                message = f"{where}: {exc}" if where and not str(exc).startswith(where) else str(exc)
+                raise ActivationError(message, results) from None
+            results.append(result)
+            diffs += env_diffs
+            warnings += env_warnings
+        files = [path for result in results for path in result["files"]]
+        out = {"changed": bool(files), "envs": results, "files": files}
+        if warnings:
+            out["warnings"] = warnings
+        if diff:
+            out["diff"] = diffs
+        return out

@@ -218,166 +218,14 @@ warnings:
     - "/nfs/cpkgs/anaconda3_linux/envs/isis4.3.0: variable PATH is reserved; conda ignores it, so does this module"
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.cpkgs.conda.plugins.module_utils._activation import (
-    DEFAULT_ENV_PROMPT,
-    FORMATS,
-    KERNELS_DIR,
+    ACTIVATION_OPTIONS,
     ActivationError,
-    display_name_for,
-    generated_modulefiles,
-    kernel_name_for,
-    plan_outputs,
-    read_activation,
-    split_module_name,
-    validate_module_name,
+    ActivationManager,
 )
-from ansible_collections.cpkgs.conda.plugins.module_utils._tree import (
-    default_modules_dir,
-    find_env,
-    paths_from_params,
-    tree_argument_spec,
-)
-
-_ITEM_KEYS = ("name", "prefix", "module_name", "display_name", "kernel_name", "state")
-
-
-class ActivationManager:
-    """Plans and writes the activation files of the requested environments."""
-
-    def __init__(self, module: AnsibleModule) -> None:
-        self.module = module
-        self.params = module.params
-        self.paths = paths_from_params(self.params)
-        self.root_prefix = self.paths.root_prefix
-        self.envs_dirs = None
-        self.owned: dict = {}  # modules_dir -> the modulefiles this module wrote there, by environment
-
-    def items(self) -> list:
-        params = self.params
-        if params["envs"] is None:
-            return [({k: params[k] for k in _ITEM_KEYS}, "")]
-        result = []
-        for index, item in enumerate(params["envs"]):
-            where = f"envs[{index}]"
-            unknown = sorted(set(item) - set(_ITEM_KEYS))
-            if unknown:
-                raise ActivationError(f"{where}: unknown keys {unknown} (known: {', '.join(_ITEM_KEYS)})")
-            state = item.get("state") or params["state"]
-            if state not in ("present", "absent"):
-                raise ActivationError(f"{where}.state: must be present or absent, got {state!r}")
-            result.append(({**dict.fromkeys(_ITEM_KEYS), **item, "state": state}, where))
-        return result
-
-    def locate(self, item: dict, where: str) -> str:
-        param = f"{where}.name" if where else "name"
-        if bool(item.get("name")) == bool(item.get("prefix")):
-            raise ActivationError(f"{param}: give exactly one of name and prefix")
-        if item.get("prefix"):
-            prefix = str(item["prefix"])
-            if not os.path.isabs(prefix):
-                raise ActivationError(f"{where + '.' if where else ''}prefix: must be an absolute path, got {prefix!r}")
-            return os.path.normpath(prefix)
-        name = str(item["name"])
-        if "/" in name or name in (".", ".."):
-            raise ActivationError(f"{param}: {name!r} is not an environment name")
-        if self.envs_dirs is None:
-            self.envs_dirs = self.paths.envs_dirs()
-        found = find_env(self.envs_dirs, name)
-        if found:
-            return found
-        if item["state"] == "absent" and self.envs_dirs:
-            return os.path.join(self.envs_dirs[0], name)
-        raise ActivationError(f"{param}: no environment {name!r} in {', '.join(self.envs_dirs) or 'any envs_dirs'}")
-
-    def run_one(self, item: dict, where: str) -> tuple:
-        prefix = self.locate(item, where)
-        env_name = os.path.basename(prefix)
-        module_name = item.get("module_name") or split_module_name(env_name)
-        validate_module_name(module_name, f"{where}.module_name" if where else "module_name")
-        params = self.params
-        act = None
-        if item["state"] == "present":
-            act = read_activation(
-                prefix,
-                self.root_prefix,
-                env_prompt=params["env_prompt"],
-                changeps1=params["changeps1"],
-                force_uppercase=params["envvars_force_uppercase"],
-                condabin=params["condabin"],
-            )
-        modules_dir = params["modules_dir"] or (default_modules_dir(self.root_prefix) if self.root_prefix else None)
-        owned = None
-        if modules_dir and ("lmod" in params["formats"] or "tcl" in params["formats"]):
-            key = os.path.normpath(modules_dir)
-            if key not in self.owned:
-                self.owned[key] = generated_modulefiles(key)
-            owned = self.owned[key]
-        outputs, notes = plan_outputs(
-            act,
-            prefix,
-            params["formats"],
-            module_name=module_name,
-            modules_dir=modules_dir,
-            kernel_name=item.get("kernel_name") or kernel_name_for(env_name),
-            kernels_dir=params["kernels_dir"],
-            display_name=item.get("display_name") or display_name_for(module_name),
-            run_command=self.module.run_command,
-            owned=owned,
-        )
-        changed_files = []
-        diffs = []
-        by_format: dict = {}
-        for output in outputs:
-            if output.content is not None:
-                by_format.setdefault(output.fmt, []).append(output.path)
-            changed, before = output.needs_change()
-            if not changed:
-                continue
-            changed_files.append(output.path)
-            diffs.append(
-                {
-                    "before_header": output.path,
-                    "after_header": output.path,
-                    "before": before or "",
-                    "after": output.content or "",
-                }
-            )
-            if not self.module.check_mode:
-                output.apply()
-        result = {
-            "name": module_name,
-            "prefix": prefix,
-            "state": item["state"],
-            "changed": bool(changed_files),
-            "files": changed_files,
-            "outputs": by_format,
-            "variables": act.variables if act else {},
-            "notes": notes,
-        }
-        return result, diffs, (act.warnings if act else [])
-
-    def run(self) -> dict:
-        results, diffs, warnings = [], [], []
-        for item, where in self.items():
-            try:
-                result, env_diffs, env_warnings = self.run_one(item, where)
-            except ActivationError as exc:
-                message = f"{where}: {exc}" if where and not str(exc).startswith(where) else str(exc)
-                self.module.fail_json(msg=message, envs=results)
-            results.append(result)
-            diffs += env_diffs
-            warnings += env_warnings
-        files = [path for result in results for path in result["files"]]
-        out = {"changed": bool(files), "envs": results, "files": files}
-        if warnings:
-            out["warnings"] = warnings
-        if self.module._diff:
-            out["diff"] = diffs
-        return out
+from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params, tree_argument_spec
 
 
 def main() -> None:
@@ -391,13 +239,7 @@ def main() -> None:
             kernel_name={"type": "str"},
             envs={"type": "list", "elements": "dict"},
             state={"type": "str", "choices": ["present", "absent"], "default": "present"},
-            formats={"type": "list", "elements": "str", "choices": list(FORMATS), "default": list(FORMATS)},
-            modules_dir={"type": "path"},
-            kernels_dir={"type": "path", "default": KERNELS_DIR},
-            env_prompt={"type": "str", "default": DEFAULT_ENV_PROMPT},
-            changeps1={"type": "bool", "default": True},
-            envvars_force_uppercase={"type": "bool", "default": True},
-            condabin={"type": "bool", "default": True},
+            **ACTIVATION_OPTIONS,
         ),
         mutually_exclusive=[
             ("name", "prefix", "envs"),
@@ -409,9 +251,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     try:
-        manager = ActivationManager(module)
-        result = manager.run()
-    except (ActivationError, ValueError) as exc:
+        manager = ActivationManager(module.params, paths_from_params(module.params), module.run_command)
+        result = manager.run(check_mode=module.check_mode, diff=module._diff)
+    except ActivationError as exc:
+        module.fail_json(msg=str(exc), envs=exc.envs)
+    except ValueError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

@@ -179,6 +179,53 @@ options:
         task of its own (a loop; see the C(cpkgs.conda.conda_envs) role).
     type: bool
     default: false
+  activation:
+    description:
+      - With O(plan=true), also check the files that load each environment without conda
+        (M(cpkgs.conda.conda_activation)'s modulefiles, shell entries and kernelspecs), for the environments that
+        need no other work, with the same options and the same code as that module, so that a run with nothing to
+        do needs no second task to know it. Nothing is written.
+      - Each such result then holds C(activation_changes), and RV(activation_todo) lists the environments whose
+        files differ; run M(cpkgs.conda.conda_activation) for those (and after any environment's work).
+    type: dict
+    suboptions:
+      formats:
+        description: As M(cpkgs.conda.conda_activation)'s O(cpkgs.conda.conda_activation#module:formats).
+        type: list
+        elements: str
+        choices: [lmod, tcl, sh, csh, kernel]
+        default: [lmod, tcl, sh, csh, kernel]
+      modules_dir:
+        description: As M(cpkgs.conda.conda_activation)'s O(cpkgs.conda.conda_activation#module:modules_dir).
+        type: path
+      kernels_dir:
+        description: As M(cpkgs.conda.conda_activation)'s O(cpkgs.conda.conda_activation#module:kernels_dir).
+        type: path
+        default: /usr/local/share/jupyter/kernels
+      env_prompt:
+        description: As M(cpkgs.conda.conda_activation)'s O(cpkgs.conda.conda_activation#module:env_prompt).
+        type: str
+        default: "({default_env}) "
+      changeps1:
+        description: As M(cpkgs.conda.conda_activation)'s O(cpkgs.conda.conda_activation#module:changeps1).
+        type: bool
+        default: true
+      envvars_force_uppercase:
+        description:
+          - As M(cpkgs.conda.conda_activation)'s O(cpkgs.conda.conda_activation#module:envvars_force_uppercase).
+        type: bool
+        default: true
+      condabin:
+        description: As M(cpkgs.conda.conda_activation)'s O(cpkgs.conda.conda_activation#module:condabin).
+        type: bool
+        default: true
+      module_names:
+        description:
+          - The module name of an environment whose name is not the default one, by its O(envs[].name) (or
+            O(envs[].prefix)), as M(cpkgs.conda.conda_activation)'s
+            O(cpkgs.conda.conda_activation#module:module_name).
+        type: dict
+        default: {}
   umask:
     description: The umask conda runs with, so a shared environment is readable by everyone.
     type: raw
@@ -353,6 +400,23 @@ todo:
   type: list
   elements: str
   sample: [isis4.3.0]
+activation_changes:
+  description:
+    - With O(plan=true) and O(activation), the activation files of an environment that needs no other work that
+      would be written or removed (none when they are as M(cpkgs.conda.conda_activation) would write them).
+  returned: when O(plan=true), O(activation) is given and the environment needs no other work (in O(envs) items)
+  type: list
+  elements: str
+  sample: [/nfs/cpkgs/anaconda3_linux/envs/isis4.3.0/etc/cpkgs/activate.sh]
+activation_todo:
+  description:
+    - With O(plan=true) and O(activation), the names (or prefixes) of the environments that need no other work
+      but whose activation files differ, or could not be checked (the error then shows when
+      M(cpkgs.conda.conda_activation) runs for them).
+  returned: when O(plan=true) and O(activation) is given
+  type: list
+  elements: str
+  sample: [isis4.2.0]
 conda_calls:
   description: How many conda processes the task started (0 on a no-op re-run of O(state=present)).
   returned: always
@@ -373,6 +437,12 @@ from typing import Any, List, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.cpkgs.conda.plugins.module_utils._activation import (
+    ACTIVATION_OPTIONS,
+    ITEM_KEYS,
+    ActivationError,
+    ActivationManager,
+)
 from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     CondaError,
     CondaRunner,
@@ -496,9 +566,40 @@ def _plan(module: AnsibleModule, paths: Any, envs: list) -> None:
     manager = planning_manager(paths.root_prefix or "", paths.envs_dirs(), publish=module.params["publish"])
     results = [manager.plan(env) for env in envs]
     todo = [str(result["name"] or result["prefix"]) for result in results if result["needs_work"]]
+    extra = {}
+    if module.params["activation"] is not None:
+        extra["activation_todo"] = _check_activation(module, paths, results)
     if module.params["envs"]:
-        module.exit_json(changed=False, envs=results, todo=todo, conda_calls=0)
-    module.exit_json(changed=False, todo=todo, conda_calls=0, **results[0])
+        module.exit_json(changed=False, envs=results, todo=todo, conda_calls=0, **extra)
+    module.exit_json(changed=False, todo=todo, conda_calls=0, **extra, **results[0])
+
+
+def _check_activation(module: AnsibleModule, paths: Any, results: list) -> List[str]:
+    """Which envs without other work have activation files that differ from what conda_activation would write
+    (each result gets ``activation_changes``); an env that cannot be checked is listed too, for that module to
+    report. The envs with work are left out: their activation is written after the work in any case."""
+    params = module.params["activation"]
+    names = params["module_names"]
+    checker = ActivationManager(params, paths, module.run_command)
+    todo = []
+    for result in results:
+        if result["needs_work"]:
+            continue
+        key = str(result["name"] or result["prefix"])
+        item = {
+            "prefix": result["prefix"],
+            "module_name": names.get(key),
+            "state": "absent" if result["state"] == "absent" else "present",
+        }
+        try:
+            env_result, _diffs, _warnings = checker.one(dict(dict.fromkeys(ITEM_KEYS), **item), "", write=False)
+        except (ActivationError, FileError, OSError):
+            todo.append(key)
+            continue
+        result["activation_changes"] = env_result["files"]
+        if env_result["files"]:
+            todo.append(key)
+    return todo
 
 
 def main() -> None:
@@ -519,6 +620,10 @@ def main() -> None:
             lock_timeout={"type": "int", "default": 600},
             lock_holder={"type": "str"},
             plan={"type": "bool", "default": False},
+            activation={
+                "type": "dict",
+                "options": dict(ACTIVATION_OPTIONS, module_names={"type": "dict", "default": {}}),
+            },
         ),
         mutually_exclusive=[("name", "prefix", "envs"), (*_SOURCES, "envs")],
         required_one_of=[("name", "prefix", "envs")],

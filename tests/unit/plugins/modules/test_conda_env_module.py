@@ -334,3 +334,49 @@ def test_options_that_exclude_each_other_are_refused(
     assert result["failed"] is True
     assert result["msg"].startswith(msg)
     assert conda.calls == []
+
+
+def test_plan_checks_the_activation_files_as_conda_activation_writes_them(
+    tree: Path, conda: Conda, run_module: RunModule
+) -> None:
+    from ansible_collections.cpkgs.conda.plugins.modules import conda_activation
+
+    run_module(conda_env, _args(tree, name="old1.0", specs=["pkga"]))
+    run_module(conda_env, _args(tree, name="gone2.0", specs=["pkga"]))
+    modules = tree / "modulefiles"
+    activation = {"formats": ["lmod", "sh"], "modules_dir": str(modules), "module_names": {"old1.0": "tool/1.0"}}
+    envs = [
+        {"name": "old1.0", "specs": ["pkga"]},
+        {"name": "gone2.0", "state": "absent"},
+        {"name": "new", "specs": ["pkga"]},
+    ]
+    conda.calls.clear()
+
+    stale = run_module(conda_env, _args(tree, envs=envs, plan=True, activation=activation))
+    old_files = [str(modules / "tool" / "1.0.lua"), str(tree / "envs" / "old1.0" / "etc" / "cpkgs" / "activate.sh")]
+    assert stale["activation_todo"] == ["old1.0"]  # gone2.0 needs work (a removal), new a build: not checked
+    assert sorted(stale["envs"][0]["activation_changes"]) == sorted(old_files)
+    assert "activation_changes" not in stale["envs"][1] and "activation_changes" not in stale["envs"][2]
+    assert not modules.exists()  # the plan writes nothing
+
+    written = run_module(
+        conda_activation,
+        {"root_prefix": str(tree), "formats": ["lmod", "sh"], "modules_dir": str(modules),
+         "envs": [{"name": "old1.0", "module_name": "tool/1.0"}, {"name": "gone2.0"}]},
+    )  # fmt: skip
+    assert sorted(written["envs"][0]["files"]) == sorted(old_files)
+    run_module(conda_env, _args(tree, name="gone2.0", state="absent"))  # its modulefile stays behind
+    assert (modules / "gone" / "2.0.lua").is_file()
+    conda.calls.clear()
+
+    plan = run_module(conda_env, _args(tree, envs=envs, plan=True, activation=activation))
+    assert plan["activation_todo"] == ["gone2.0"]  # old1.0 is as written; the removed env's modulefile is left
+    assert (plan["envs"][0]["activation_changes"], plan["envs"][1]["activation_changes"]) == (
+        [],
+        [str(modules / "gone" / "2.0.lua")],
+    )
+    renamed = dict(activation, module_names={})  # the default module name would be old/1.0: a rename
+    assert run_module(conda_env, _args(tree, envs=envs[:1], plan=True, activation=renamed))["activation_todo"] == [
+        "old1.0"
+    ]
+    assert conda.calls == []  # the plans started no conda
