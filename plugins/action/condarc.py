@@ -3,13 +3,17 @@
 """Action plugin of ``cpkgs.conda.condarc``: the YAML is edited on the controller.
 
 1. Validate the options and the settings here, before anything runs on the host.
-2. Run the module once to find the file (by scope) and read it.
+2. Run the module once to find the file (by scope) and read it; or take the read a look at the tree made for this
+   task (internal option ``_read``: ``conda_facts``' ``system_condarc`` result, which the ``conda_tree`` role
+   hands over while the tree is unchanged since), and start no module when nothing is to change.
 3. Edit the text with ruamel.yaml (comments and order kept); no change means no write.
 4. Outside check mode, run the module again with the new text; it writes atomically, and only if the
    file is still what was read in step 2.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import FILE_COMMON_ARGUMENTS
@@ -20,6 +24,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_args import (
     REQUIRED_ONE_OF,
     argument_spec,
 )
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_file import READ_KEYS
 from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_rules import written_by_conda_env
 from ansible_collections.cpkgs.conda.plugins.plugin_utils._condarc_edit import (
     HAS_RUAMEL,
@@ -41,8 +46,8 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         args, settings = self._validated()
-        module_args = {k: v for k, v in self._task.args.items() if k not in ("_content", "_expected_sha1")}
-        read = self._execute_module(_MODULE, module_args=module_args, task_vars=task_vars)
+        module_args = {k: v for k, v in self._task.args.items() if k not in ("_content", "_expected_sha1", "_read")}
+        read = self._read(args.get("_read"), module_args, task_vars)
         if read.get("failed"):
             return dict(result, **read)
         path = read["path"]
@@ -88,9 +93,19 @@ class ActionModule(ActionBase):
             result["backup_file"] = written["backup_file"]
         return result
 
+    def _read(self, given: object, module_args: dict, task_vars: dict) -> dict:
+        """The file as it is: the read handed over in ``_read``, or the module's (a failed read as the module's
+        result)."""
+        if given is None:
+            return self._execute_module(_MODULE, module_args=module_args, task_vars=task_vars)
+        if not isinstance(given, Mapping) or any(key not in given for key in READ_KEYS):
+            expected = ", ".join(READ_KEYS)
+            raise AnsibleActionFail(f"_read: a read of conda_facts' system_condarc ({expected}), got {given!r}")
+        return dict(given)
+
     def _validated(self) -> tuple:
         """The validated options and the settings, or a failure naming the parameter, before anything runs."""
-        spec = dict(argument_spec(), **FILE_COMMON_ARGUMENTS)
+        spec = dict(argument_spec(), _read={"type": "raw"}, **FILE_COMMON_ARGUMENTS)
         _validation, args = self.validate_argument_spec(
             argument_spec=spec,
             mutually_exclusive=MUTUALLY_EXCLUSIVE,

@@ -40,6 +40,31 @@ options:
         the account, or of every account in the password database when it is C(root), as conda does).
     type: bool
     default: true
+  system_condarc:
+    description:
+      - Also read the tree's system C(.condarc) as M(cpkgs.conda.condarc)'s first step reads it (its text, sha1, and
+        whether the owner, group and mode given here would change), for that module's action to use instead of a
+        read of its own (its internal C(_read); the C(cpkgs.conda.conda_tree) role does this). The read is made as
+        O(system_condarc.account), with its permissions, as the C(condarc) task that runs as that account would.
+      - RV(system_condarc) is returned only when there is a tree and the module runs as that account or as root
+        (which reads as that account); a file that cannot be read is left for the C(condarc) task to report.
+      - The look's facts do not depend on it, so a look with it and one without are the same look for the
+        roles' reuse (RV(reused)).
+    type: dict
+    suboptions:
+      account:
+        description:
+          - The account the C(condarc) task runs as; by default the tree's owner (RV(ansible_facts.conda.owner)).
+        type: str
+      mode:
+        description: The mode the C(condarc) task gives the file (its O(cpkgs.conda.condarc#module:mode)).
+        type: raw
+      owner:
+        description: The owner the C(condarc) task gives the file.
+        type: str
+      group:
+        description: The group the C(condarc) task gives the file.
+        type: str
 notes:
   - C(envs_dirs) follows conda's rules; entries that appear twice are reported once.
   - C(envs[].writable) and C(root_writable) are for the account that runs the module.
@@ -256,6 +281,19 @@ ansible_facts:
             fstype: nfs4
             writable: false
             owner: cpkgsadm
+system_condarc:
+  description:
+    - With O(system_condarc), the tree's system C(.condarc) as M(cpkgs.conda.condarc)'s action reads it, C(path),
+      C(exists), C(directory_exists), C(content), C(sha1) and C(attributes_differ).
+  returned: when O(system_condarc) is given, there is a tree, and the module runs as O(system_condarc.account) or root
+  type: dict
+  sample:
+    path: /nfs/cpkgs/anaconda3_linux/.condarc
+    exists: true
+    directory_exists: true
+    content: "channels: [conda-forge]\n"
+    sha1: 3e2c0a7f8e1d4b6a9c5f0e7d2b1a4c8f6e3d9b0a
+    attributes_differ: false
 reused:
   description:
     - Whether this run's earlier look stood for this one (the module did not run). Only the collection's roles ask
@@ -275,11 +313,14 @@ import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_file import READ_KEYS, CondarcIO
 from ansible_collections.cpkgs.conda.plugins.module_utils._facts import (
     FactsCollector,
+    account_name,
     parse_bsd_mount,
     parse_mountinfo,
 )
+from ansible_collections.cpkgs.conda.plugins.module_utils._files import FileError, acting_as
 from ansible_collections.cpkgs.conda.plugins.module_utils._tree import (
     paths_from_params,
     tree_argument_spec,
@@ -308,12 +349,39 @@ def _is_admin(user: str | None) -> bool:
     return os.geteuid() == 0
 
 
+def _system_condarc(module: AnsibleModule, paths: object, facts: dict, spec: dict) -> dict | None:
+    """The condarc action's read of the system ``.condarc``, made as the account its task runs as; None when
+    there is no tree, when this process cannot act as that account, or when the file cannot be read."""
+    path = paths.condarc_paths()["system"]
+    account = spec["account"] or facts["owner"]
+    if not path or not facts["installed"] or not account:
+        return None
+    if os.geteuid() != 0 and account_name(os.geteuid()) != account:
+        return None
+    target = CondarcIO(module, path, {key: spec[key] for key in ("mode", "owner", "group")})
+    try:
+        with acting_as(account):
+            read = target.report()
+    except FileError:
+        return None
+    return {key: read[key] for key in READ_KEYS}
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             tree_argument_spec(),
             user={"type": "str"},
             gather_envs={"type": "bool", "default": True},
+            system_condarc={
+                "type": "dict",
+                "options": {
+                    "account": {"type": "str"},
+                    "mode": {"type": "raw"},
+                    "owner": {"type": "str"},
+                    "group": {"type": "str"},
+                },
+            },
         ),
         supports_check_mode=True,
     )
@@ -333,7 +401,12 @@ def main() -> None:
     facts = collector.collect()
     for warning in collector.warnings:
         module.warn(warning)
-    module.exit_json(changed=False, ansible_facts={"conda": facts})
+    extra = {}
+    if params["system_condarc"] is not None:
+        read = _system_condarc(module, paths, facts, params["system_condarc"])
+        if read is not None:
+            extra["system_condarc"] = read
+    module.exit_json(changed=False, ansible_facts={"conda": facts}, **extra)
 
 
 if __name__ == "__main__":

@@ -228,24 +228,17 @@ backup_file:
   sample: /home/alice/.condarc.12345.2026-11-21@10:00:00~
 """
 
-import hashlib
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_args import (
     MUTUALLY_EXCLUSIVE,
     REQUIRED_ONE_OF,
     argument_spec,
 )
-from ansible_collections.cpkgs.conda.plugins.module_utils._files import (
-    FileError,
-    acting_as,
-    read_file,
-    resolve_owned_link,
-    write_file,
-)
+from ansible_collections.cpkgs.conda.plugins.module_utils._condarc_file import CondarcIO
+from ansible_collections.cpkgs.conda.plugins.module_utils._files import FileError, acting_as
 from ansible_collections.cpkgs.conda.plugins.module_utils._tree import find_env, has_conda_meta, paths_from_params
 
 
@@ -260,7 +253,7 @@ def resolve_path(params: dict) -> str:
     if paths.root_prefix is None:
         raise ValueError(f"scope={scope}: no tree for this OS ({paths.system}) in tree_names")
     if scope == "system":
-        return os.path.join(paths.root_prefix, ".condarc")
+        return paths.condarc_paths()["system"]
     env = params["env"]
     if not env:
         raise ValueError("env: required with scope=env (an environment name or prefix)")
@@ -273,95 +266,6 @@ def resolve_path(params: dict) -> str:
     if not has_conda_meta(prefix):
         raise ValueError(f"env: {prefix!r} is not a conda environment (no conda-meta)")
     return os.path.join(prefix, ".condarc")
-
-
-def _sha1(data: bytes | None) -> str:
-    return "" if data is None else hashlib.sha1(data).hexdigest()  # noqa: S324 - a change check, not security
-
-
-class CondarcFile:
-    """Reads the file for the action plugin, and later writes its new text atomically.
-
-    Every method runs inside :func:`acting_as` of the module's account (the user of O(scope=user) when the
-    module runs as root), raises :class:`FileError` and leaves failing to ``main()``. A symbolic link at
-    the path is followed only when the account doing the I/O owns it and its directory.
-    """
-
-    def __init__(self, module: AnsibleModule, path: str) -> None:
-        self.module = module
-        self.path = path
-        self._real: str | None = None
-
-    @property
-    def real(self) -> str:
-        """The file the I/O goes to: the path, or the target of a link that may be followed."""
-        if self._real is None:
-            self._real = resolve_owned_link(self.path)
-        return self._real
-
-    def _named(self, exc: FileError) -> FileError:
-        """The error, saying which link led to the file when the path is one."""
-        if self._real is None or self._real == self.path:
-            return exc
-        return FileError(self.path, f"{exc} ({self.path} is a symbolic link to it)")
-
-    def read(self) -> bytes | None:
-        try:
-            return read_file(self.real)
-        except FileError as exc:
-            raise self._named(exc) from None
-
-    def file_args(self) -> dict:
-        args = self.module.load_file_common_arguments(self.module.params, path=self.real)
-        if self.module.params["scope"] == "user" and args.get("owner") is None:
-            args["owner"] = self.module.params["user"]
-        return args
-
-    def attributes_differ(self) -> bool:
-        """Whether owner/group/mode would change (asked in check mode, so nothing is touched)."""
-        if not os.path.lexists(self.real):
-            return False
-        saved = self.module.check_mode
-        self.module.check_mode = True
-        try:
-            return self.module.set_fs_attributes_if_different(self.file_args(), False)
-        finally:
-            self.module.check_mode = saved
-
-    def report(self) -> dict:
-        """The first call of the action plugin: the file as it is."""
-        data = self.read()
-        return {
-            "changed": False,
-            "path": self.path,
-            "exists": data is not None,
-            "directory_exists": os.path.isdir(os.path.dirname(self.real) or "."),
-            "content": to_native(data or b"", errors="surrogate_or_strict"),
-            "sha1": _sha1(data),
-            "attributes_differ": self.attributes_differ(),
-        }
-
-    def write(self, content: str, expected_sha1: str) -> dict:
-        """Replace the file with ``content`` unless it changed since it was read; then set its attributes."""
-        current = self.read()
-        result: dict = {"path": self.path, "changed": False}
-        if _sha1(current) != expected_sha1:
-            raise FileError(
-                self.path,
-                f"{self.path} changed while this task ran (expected sha1 {expected_sha1 or 'no file'}); "
-                "run the task again",
-            )
-        data = to_bytes(content)
-        if current != data:
-            if current is not None and self.module.params["backup"]:
-                result["backup_file"] = self.module.backup_local(self.real)
-            try:
-                write_file(self.real, data)
-            except FileError as exc:
-                raise self._named(exc) from None
-            result["changed"] = True
-        result["changed"] = self.module.set_fs_attributes_if_different(self.file_args(), result["changed"])
-        return result
 
 
 def io_account(params: dict) -> str | None:
@@ -385,7 +289,10 @@ def main() -> None:
         path = resolve_path(module.params)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    target = CondarcFile(module, path)
+    file_params = dict(module.params)
+    if module.params["scope"] == "user" and file_params["owner"] is None:
+        file_params["owner"] = module.params["user"]
+    target = CondarcIO(module, path, file_params)
     try:
         with acting_as(io_account(module.params)):
             if module.params["_content"] is None:

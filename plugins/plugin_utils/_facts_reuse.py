@@ -31,6 +31,9 @@ STASH = "__cpkgs_conda_facts"  # the variable the opted-in looks register their 
 OPT_IN = "__cpkgs_conda_facts_reuse"  # the task variable that allows a look to reuse the last one
 RECORD = "record"  # OPT_IN's value for a look that never reuses one but is recorded for the next
 KEY = "cpkgs_conda_facts_key"  # the result's record of what it was looked at with
+# Options that add a result of their own beside the facts but do not change them (conda_tree's look also reads
+# the system .condarc for its condarc task): a look with them and one without are the same look.
+NOT_IN_KEY = ("system_condarc",)
 
 
 def _canonical(value: Any) -> str:
@@ -44,7 +47,7 @@ def look_key(args: Mapping, host: str, *, remote_user: str | None = None, become
     is never reused: the action plugin gives it no key)."""
     # Only its equality matters: the options, the host, the account, and the become method and user when become is on.
     who = [host, remote_user, bool(become), become_method if become else None, become_user if become else None]
-    return _canonical([dict(args), who])
+    return _canonical([{name: value for name, value in args.items() if name not in NOT_IN_KEY}, who])
 
 
 def reusable(stash: Any, key: str, current_facts: Any) -> dict | None:

@@ -245,3 +245,48 @@ def test_each_module_call_gets_the_task_s_vars(tmp_path: Path, act: Action) -> N
     act({"path": str(tmp_path / ".condarc"), "key": "channel_priority", "value": "strict"})
     assert len(act.task_vars_seen) == 2
     assert all(seen is act.task_vars for seen in act.task_vars_seen)
+
+
+def _read_of(path: Path, act: Action, args: dict) -> dict:
+    """What conda_facts' system_condarc hands over: the module's own read (compared in the facts' tests)."""
+    read = act.run_module(condarc, dict(args, _ansible_check_mode=False))
+    act.module_calls.clear()
+    return {key: read[key] for key in ("path", "exists", "directory_exists", "content", "sha1", "attributes_differ")}
+
+
+def test_a_read_handed_over_starts_no_module_when_nothing_changes(tmp_path: Path, act: Action) -> None:
+    path = tmp_path / ".condarc"
+    path.write_text("channel_priority: strict\n")
+    args = {"path": str(path), "key": "channel_priority", "value": "strict", "mode": "0644"}
+    path.chmod(0o644)
+    read = _read_of(path, act, args)
+    result = act(dict(args, _read=read))
+    assert (result["changed"], result["changes"], act.module_calls) == (False, [], [])
+    assert result["key_values"] == {"channel_priority": "strict"}
+
+
+def test_a_read_handed_over_then_one_write_guarded_by_its_sha1(tmp_path: Path, act: Action) -> None:
+    path = tmp_path / ".condarc"
+    path.write_text("channel_priority: flexible\n")
+    args = {"path": str(path), "key": "channel_priority", "value": "strict"}
+    read = _read_of(path, act, args)
+    result = act(dict(args, _read=read))
+    assert result["changed"] is True
+    assert path.read_text() == "channel_priority: strict\n"
+    (write,) = act.module_calls  # no read of its own: the write only
+    assert (write["_expected_sha1"], "_read" in write) == (read["sha1"], False)
+
+    path.write_text("channel_priority: disabled\n")  # changed since the read handed over: not overwritten
+    act.module_calls.clear()
+    stale = act(dict(args, _read=read))
+    assert stale["failed"] is True
+    assert "changed while this task ran" in stale["msg"]
+    assert path.read_text() == "channel_priority: disabled\n"
+
+
+@pytest.mark.parametrize("given", ["text", {"path": "/x"}])
+def test_a_bad_read_handed_over_is_refused_by_name(tmp_path: Path, act: Action, given: object) -> None:
+    path = tmp_path / ".condarc"
+    with pytest.raises(AnsibleActionFail, match=r"^_read: a read of conda_facts' system_condarc \(path, exists"):
+        act({"path": str(path), "key": "a", "value": 1, "_read": given})
+    assert (act.module_calls, path.exists()) == ([], False)

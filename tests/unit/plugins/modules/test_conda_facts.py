@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import os
 import pwd
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -141,3 +143,68 @@ def test_facts_are_gathered_in_check_mode_too(share: Path, home: Path, run_modul
     result = run_module(conda_facts, {"share_root": str(share), "_ansible_check_mode": True})
     assert "skipped" not in result
     assert result["ansible_facts"]["conda"]["root_prefix"] == str(share / "anaconda3_linux")
+
+
+NOBODY = pwd.getpwnam("nobody")
+
+
+def _condarc_read_of_the_module(run_module: RunModule, share: Path, mode: str) -> dict:
+    from ansible_collections.cpkgs.conda.plugins.modules import condarc
+
+    read = run_module(condarc, {"share_root": str(share), "scope": "system", "key": "a", "value": 1, "mode": mode})
+    return {key: read[key] for key in ("path", "exists", "directory_exists", "content", "sha1", "attributes_differ")}
+
+
+@pytest.mark.parametrize("mode", ["0644", "0600"])
+def test_system_condarc_is_the_condarc_module_s_own_read(
+    share: Path, home: Path, run_module: RunModule, mode: str
+) -> None:
+    path = share / "anaconda3_linux" / ".condarc"
+    path.write_text("channels: [conda-forge]\n")
+    path.chmod(0o640)
+    look = run_module(conda_facts, {"share_root": str(share), "gather_envs": False, "system_condarc": {"mode": mode}})
+    assert look["system_condarc"] == _condarc_read_of_the_module(run_module, share, mode)
+    assert look["system_condarc"]["attributes_differ"] is (mode != "0640")
+    assert look["system_condarc"]["content"] == "channels: [conda-forge]\n"
+
+
+@pytest.fixture
+def open_share(share: Path) -> Iterator[Path]:
+    """The share moved where every account can reach it (pytest's own directories are root's alone)."""
+    top = Path(tempfile.mkdtemp(prefix="cpkgs-facts-"))
+    top.chmod(0o755)
+    try:
+        yield Path(shutil.move(str(share), str(top / "share")))
+    finally:
+        shutil.rmtree(top)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reading as another account needs root")
+def test_system_condarc_is_read_as_the_account_of_the_condarc_task(
+    open_share: Path, home: Path, run_module: RunModule, euid: Callable
+) -> None:
+    share = open_share
+    path = share / "anaconda3_linux" / ".condarc"
+    path.write_text("channels: [private]\n")
+    path.chmod(0o600)  # root's, unreadable to nobody: the condarc task as nobody could not read it either
+    args = {"share_root": str(share), "gather_envs": False, "system_condarc": {"mode": "0644"}}
+    assert run_module(conda_facts, args)["system_condarc"]["content"] == "channels: [private]\n"  # as root
+    as_nobody = run_module(conda_facts, dict(args, system_condarc={"mode": "0644", "account": "nobody"}))
+    assert "system_condarc" not in as_nobody  # left for the condarc task, which reports the error
+    path.chmod(0o644)
+    as_nobody = run_module(conda_facts, dict(args, system_condarc={"mode": "0644", "account": "nobody"}))
+    assert as_nobody["system_condarc"]["content"] == "channels: [private]\n"
+    with euid(NOBODY.pw_uid, NOBODY.pw_gid):  # not root, and not the account asked for: no read
+        other = run_module(conda_facts, dict(args, system_condarc={"mode": "0644", "account": "root"}))
+    assert "system_condarc" not in other
+    assert other["ansible_facts"]["conda"]["installed"] is True
+
+
+def test_system_condarc_without_a_tree_or_unasked(
+    tmp_path: Path, share: Path, home: Path, run_module: RunModule
+) -> None:
+    args = {"share_root": str(tmp_path / "empty"), "gather_envs": False, "system_condarc": {"mode": "0644"}}
+    assert "system_condarc" not in run_module(conda_facts, args)
+    assert "system_condarc" not in run_module(conda_facts, {"share_root": str(share), "gather_envs": False})
+    absent = run_module(conda_facts, dict(args, share_root=str(share)))["system_condarc"]
+    assert (absent["exists"], absent["content"], absent["sha1"]) == (False, "", "")

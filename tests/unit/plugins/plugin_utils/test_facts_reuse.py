@@ -73,3 +73,12 @@ def test_without_current_facts_nothing_is_reused() -> None:
     key = look_key({"share_root": "/s"}, "node1")
     assert reusable({KEY: key, "ansible_facts": FACTS}, key, None) is None
     assert reusable({KEY: key, "ansible_facts": FACTS}, key, {}) is None
+
+
+def test_the_system_condarc_read_is_not_part_of_the_look() -> None:
+    """conda_tree's look also reads the system .condarc for its condarc task; the facts are the same, so the next
+    roles' looks without that option reuse it."""
+    plain = look_key({"share_root": "/s", "gather_envs": False}, "node1")
+    with_read = look_key({"share_root": "/s", "gather_envs": False, "system_condarc": {"mode": "0644"}}, "node1")
+    assert with_read == plain
+    assert look_key({"share_root": "/t", "gather_envs": False, "system_condarc": {}}, "node1") != plain
