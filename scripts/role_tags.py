@@ -99,14 +99,22 @@ class RoleTags:
     def _follow(self, role: str, rel: str, here: Path, task: dict, tags: frozenset[str]) -> None:
         """Walk what an include or import loads, with the tags it passes on."""
         kind, args = _action(task) or ("", None)
+        missing: frozenset[str] = frozenset()
         if kind.startswith("import"):
             passed = tags
         else:
             apply = args.get("apply", {}) if isinstance(args, dict) else {}
             passed = _as_set((apply or {}).get("tags"))
             missing = _as_set(task.get("tags")) - passed - {"always"}
-            if missing:
-                self.dropped.append(DroppedTags(role, rel, str(task.get("name", "(unnamed)")), frozenset(missing)))
+        first = len(self.tasks)
+        self._load(role, here, kind, args, passed)
+        # A tag the include does not pass on still selects the included tasks that carry it themselves.
+        missing = missing - {tag for loaded in self.tasks[first:] for tag in loaded.tags}
+        if missing:
+            self.dropped.append(DroppedTags(role, rel, str(task.get("name", "(unnamed)")), frozenset(missing)))
+
+    def _load(self, role: str, here: Path, kind: str, args: object, passed: frozenset[str]) -> None:
+        """Walk the file or role an include or import names."""
         if kind.endswith("tasks"):
             name = args.get("file") if isinstance(args, dict) else args
             if isinstance(name, str) and "{{" not in name:

@@ -71,3 +71,19 @@ def test_two_site_runs_at_once_then_a_no_op(tmp_path: Path) -> None:
     assert third.returncode == 0, third.stdout[-4000:]
     recap = r"localhost\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0\s"
     assert re.search(recap, third.stdout), third.stdout[-3000:]
+
+    # What the no-op's checks stand for: a deleted activation entry and a system .condarc key changed by hand are
+    # both found by the one look and the one plan, and put back by the next run, which is a no-op again after.
+    entry = tree / "envs" / names[0] / "etc" / "cpkgs" / "activate.sh"
+    condarc = tree / ".condarc"
+    entry_text, condarc_text = entry.read_text(), condarc.read_text()
+    assert "auto_update_conda: false" in condarc_text
+    entry.unlink()
+    condarc.write_text(condarc_text.replace("auto_update_conda: false", "auto_update_conda: true"))
+    fourth = subprocess.run(cmd, capture_output=True, text=True, env=environ, check=False, timeout=900)
+    assert fourth.returncode == 0, fourth.stdout[-4000:]
+    assert re.search(r"localhost\s+: ok=\d+\s+changed=2\s", fourth.stdout), fourth.stdout[-4000:]
+    assert (entry.read_text(), condarc.read_text()) == (entry_text, condarc_text)
+    fifth = subprocess.run(cmd, capture_output=True, text=True, env=environ, check=False, timeout=900)
+    assert re.search(recap, fifth.stdout), fifth.stdout[-3000:]
+    assert "Write the files that load each release" not in fifth.stdout  # the activation task was not included

@@ -69,3 +69,24 @@ def test_model_follows_apply_and_imports(tmp_path: Path) -> None:
     assert sorted(t.name for t in tags["t"]) == ["Inc", "Work"]
     assert sorted(t.name for t in tags["u"]) == ["Imp", "Work"]
     assert [t.name for t in tags["v"]] == ["In block"]
+
+
+def test_model_an_include_tag_that_an_included_task_carries_itself(tmp_path: Path) -> None:
+    """``--tags t`` runs the include and, of what it includes, the tasks tagged ``t`` themselves (Ansible's rule):
+    the include need not apply ``t`` to all of them (which would run the others too)."""
+    other = [*OTHER, {"name": "Tagged", "ansible.builtin.debug": {"msg": "y"}, "tags": ["t"]}]
+    main = [
+        {
+            "name": "Inc",
+            "ansible.builtin.include_tasks": {"file": "other.yml", "apply": {"tags": ["a"]}},
+            "tags": ["a", "t"],
+        }
+    ]
+    role = _role(tmp_path, main, other)
+    assert dropped_tags(role) == []
+    tags = tag_map(role)
+    assert sorted(t.name for t in tags["t"]) == ["Inc", "Tagged"]
+    assert sorted(t.name for t in tags["a"]) == ["Inc", "Tagged", "Work"]
+    (tmp_path / "roles" / "r" / "tasks" / "other.yml").write_text(yaml.safe_dump(OTHER))
+    (dropped,) = dropped_tags(role)  # no included task carries t: --tags t would run the include alone
+    assert (dropped.name, dropped.missing) == ("Inc", frozenset({"t"}))
