@@ -208,3 +208,33 @@ def test_shellcheck_as_posix_sh(pin: Path) -> None:
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
+
+
+def test_the_role_finds_the_version_a_running_job_pinned_and_keeps_it(pin: Path, top: Path, tmp_path: Path) -> None:
+    """The role's probe (``__conda_node_pinned_probe``, a raw task before the prune) finds version A through the
+    mountinfo of a job pinned on it; after a switch to B and C, the prune keeps A while the job runs."""
+    prefix = top / "anaconda3_linux"
+    for name in ("probe", "prune0", "prune1", "prune2"):
+        (tmp_path / name).mkdir()
+    probe = render(tmp_path / "probe", "conda_node", {"localhost": {"__unused": {}}}, "__conda_node_pinned_probe",
+                   {"conda_node_prefix": str(prefix)})  # fmt: skip
+    job = f"""
+    "$PIN" --prefix "$PREFIX" --run sh -c 'touch "$READY"; while [ ! -e "$STOP" ]; do sleep 0.05; done' &
+    while [ ! -e "$READY" ]; do sleep 0.05; done
+    echo "pinned:"; {probe}
+    touch "$STOP"; wait; echo "unpinned:"; {probe}
+    """
+    run = sandbox(job, PIN=str(pin), PREFIX=str(prefix), READY=str(tmp_path / "ready"), STOP=str(tmp_path / "stop"))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["pinned:", str(top / "anaconda3_linux.versions" / "A"), "unpinned:"]
+
+    versions = top / "anaconda3_linux.versions"
+    found = [{"path": str(versions / name), "ctime": ctime} for name, ctime in (("A", 1), ("B", 2), ("C", 3), ("D", 4))]
+    variables = {"conda_node_prefix": str(prefix), "__conda_node_target": str(versions / "D"),
+                 "__conda_node_previous": str(versions / "C")}  # fmt: skip
+    for roots, prunable in (([], ["A"]), ([str(versions / "A")], []), (["/elsewhere/A", str(versions / "B")], ["A"])):
+        registered = {"__conda_node_versions_found": {"files": found},
+                      "__conda_node_pinned_roots": {"stdout_lines": roots}}  # fmt: skip
+        kept = render(tmp_path / f"prune{len(roots)}", "conda_node", {"localhost": registered}, "__conda_node_prunable",
+                      dict(variables, conda_node_keep_versions=3))  # fmt: skip
+        assert kept == [str(versions / name) for name in prunable], roots
