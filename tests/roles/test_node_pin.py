@@ -11,6 +11,7 @@ own mount table. Needs root and util-linux (unshare, nsenter, findmnt); skipped 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -218,6 +219,9 @@ def test_the_role_finds_the_version_a_running_job_pinned_and_keeps_it(pin: Path,
         (tmp_path / name).mkdir()
     probe = render(tmp_path / "probe", "conda_node", {"localhost": {"__unused": {}}}, "__conda_node_pinned_probe",
                    {"conda_node_prefix": str(prefix)})  # fmt: skip
+    # a raw task's command: some connections (podman) execute it without a shell, so it must start with a program
+    argv = shlex.split(probe)
+    assert Path(argv[0]).is_absolute() and os.access(argv[0], os.X_OK), argv[:2]
     job = f"""
     "$PIN" --prefix "$PREFIX" --run sh -c 'touch "$READY"; while [ ! -e "$STOP" ]; do sleep 0.05; done' &
     while [ ! -e "$READY" ]; do sleep 0.05; done
