@@ -32,6 +32,8 @@ VERSIONS = f"{PREFIX}.versions"
 GOLDEN = "/nfs/cpkgs/golden/anaconda3_linux"
 # conda_node's method on each node (host_vars/): node3 mounts the golden copy's squashfs image, the others rsync.
 IMAGE_NODES = ["cluster-node3"]
+# The nodes side_effect.yml ran its job loop and long job on: one per method (testbed_job_nodes).
+JOB_NODES = ["cluster-node1", "cluster-node3"]
 # The nodes catch_up.yml put back in their state before the update (as if down during it) and ran the role on.
 CAUGHT_UP = ["cluster-node1", "cluster-node3"]
 EVIDENCE = "/root/cpkgs-rollout-evidence.json"
@@ -407,13 +409,14 @@ def test_update_switched_each_node(node: testinfra.host.Host) -> None:
     assert record["updated_link"] == f"anaconda3_linux.versions/{manifest_id()}"
 
 
-def test_job_loop_saw_the_old_tree_or_the_new_never_a_mix() -> None:
-    """The job loop on the first node ran all through the update, each job pinned at its start
+@pytest.mark.parametrize("name", JOB_NODES)
+def test_job_loop_saw_the_old_tree_or_the_new_never_a_mix(name: str) -> None:
+    """The job loop on a node of each method ran all through the update, each job pinned at its start
     (cpkgs-conda-pin --run): every run saw either the old tree (no added env, the old release's program) or the
     new one (the added env and its program), first old then new. A job reads the tree through the prefix more than
     once (the envs, then the program, which looks its baked prefix up again and exits 3 when that resolves to
     another version than its own): no run failed, no pin failed, and none straddled the switch."""
-    lines = evidence(group("cpkgs_nodes")[0])["job_loop"]
+    lines = evidence(name)["job_loop"]
     old = f"isis4.2.0 isis4.3.0 |0|isis 4.3.0 prefix={PREFIX}/envs/isis4.3.0"
     new = f"{ADDED_ENV} isis4.2.0 isis4.3.0 |0|isis 3.9.1 prefix={PREFIX}/envs/{ADDED_ENV}"
     assert [line for line in lines if line not in (old, new)] == []
@@ -422,11 +425,12 @@ def test_job_loop_saw_the_old_tree_or_the_new_never_a_mix() -> None:
     assert lines == [old] * first_new + [new] * (len(lines) - first_new)
 
 
-def test_long_job_kept_the_old_tree_through_the_rollout() -> None:
-    """A job pinned on the first node before the update's rollout waited until the node had switched, then read
+@pytest.mark.parametrize("name", JOB_NODES)
+def test_long_job_kept_the_old_tree_through_the_rollout(name: str) -> None:
+    """A job pinned on a node of each method before the update's rollout waited until the node had switched, then read
     the tree through the prefix again: the old release envs and the old release's program, at the prefix, where an
     unpinned read at that moment sees the new tree (the added env). Its pin said nothing."""
-    record = evidence(group("cpkgs_nodes")[0])
+    record = evidence(name)
     long_job = record["long_job"]
     assert record["switched"] is True
     assert long_job["log"] == ""
