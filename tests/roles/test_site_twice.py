@@ -71,6 +71,12 @@ def test_two_site_runs_at_once_then_a_no_op(tmp_path: Path) -> None:
     assert third.returncode == 0, third.stdout[-4000:]
     recap = r"localhost\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0\s"
     assert re.search(recap, third.stdout), third.stdout[-3000:]
+    # conda makes the repodata cache it creates (pkgs/cache) group-writable and setgid whatever the umask; the tree
+    # the site built has no path others or the group may write (the demo has no admin group), and the no-op's audit
+    # reports nothing.
+    writable = [str(path) for path in tree.rglob("*") if not path.is_symlink() and path.lstat().st_mode & 0o022]
+    assert writable == []
+    assert "Report the drift" not in third.stdout, third.stdout[-3000:]
 
     # What the no-op's checks stand for: a deleted activation entry and a system .condarc key changed by hand are
     # both found by the one look and the one plan, and put back by the next run, which is a no-op again after.

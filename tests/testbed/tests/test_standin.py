@@ -255,13 +255,24 @@ def test_create_from_file(tree: Tree, channel: str, channel_dir: Path, kind: str
     assert names(tree, prefix) == ({"pkga": "1.0", "pkgc": "1.0"} if kind == "specs" else {"pkgc": "1.0"})
 
 
+def without_repodata_cache(tree: Tree, after: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """AFTER, a snapshot of the tree's base, without the repodata cache a solve made: conda makes it at any solve (a
+    dry run's, a failing one's: conda.core.subdir_data -> create_cache_dir), each directory it makes 02775 whatever
+    the umask. Checks those modes, then leaves them out."""
+    pkgs = str((tree.root / "pkgs").relative_to(tree.base))
+    made = {path: mode for path, (mode, _size) in after.items() if path == pkgs or path.startswith(pkgs + "/")}
+    assert made == {pkgs: 0o42775, f"{pkgs}/cache": 0o42775}
+    return {path: value for path, value in after.items() if path not in made}
+
+
 def test_create_dry_run_changes_nothing(tree: Tree, channel: str) -> None:
     before = snapshot(tree.base)
     result = tree.run("create", "-n", "dry", *chans(channel), "pkga", "--dry-run", "--json")
     assert result.rc == 0, result
     assert result.json["dry_run"] is True  # type: ignore[index]
     assert dists(result.json, "LINK") == ["pkgc-1.0-0", "pkgb-1.0-0", "pkga-2.0-0"]  # type: ignore[arg-type]
-    assert snapshot(tree.base) == before
+    # Any solve, a dry run's too, makes the repodata cache as conda does; nothing else changes.
+    assert without_repodata_cache(tree, snapshot(tree.base)) == before
 
 
 def test_install_explicit_file_keeps_others(tree: Tree, channel: str, channel_dir: Path, templates: Path) -> None:
@@ -392,20 +403,20 @@ def test_remove_all(tree: Tree, channel: str, templates: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "exception"),
+    ("args", "exception", "solved"),  # solved: the command got to its solve (which makes the repodata cache)
     [
-        (("install", "-p", "{root}/envs/nope", "pkga"), "EnvironmentLocationNotFound"),
-        (("remove", "-p", "{root}/envs/nope", "--all"), "EnvironmentLocationNotFound"),
-        (("list", "-p", "{root}/envs/nope"), "EnvironmentLocationNotFound"),
-        (("install", "-n", "nope", "pkga"), "EnvironmentNameNotFound"),
-        (("create", "-p", "{root}/envs/x", "nosuchpkg"), "PackagesNotFoundInChannelsError"),
-        (("create", "-p", "{root}/envs/x", "pkga=9"), "PackagesNotFoundInChannelsError"),
-        (("create", "-p", "{root}", "pkga"), "CondaValueError"),
-        (("create", "pkga"), "CondaValueError"),
-        (("create", "-p", "{root}/envs/x", "pkga=1.0", "pkga=2.0"), "UnsatisfiableError"),
+        (("install", "-p", "{root}/envs/nope", "pkga"), "EnvironmentLocationNotFound", False),
+        (("remove", "-p", "{root}/envs/nope", "--all"), "EnvironmentLocationNotFound", False),
+        (("list", "-p", "{root}/envs/nope"), "EnvironmentLocationNotFound", False),
+        (("install", "-n", "nope", "pkga"), "EnvironmentNameNotFound", False),
+        (("create", "-p", "{root}/envs/x", "nosuchpkg"), "PackagesNotFoundInChannelsError", True),
+        (("create", "-p", "{root}/envs/x", "pkga=9"), "PackagesNotFoundInChannelsError", True),
+        (("create", "-p", "{root}", "pkga"), "CondaValueError", False),
+        (("create", "pkga"), "CondaValueError", False),
+        (("create", "-p", "{root}/envs/x", "pkga=1.0", "pkga=2.0"), "UnsatisfiableError", True),
     ],
 )
-def test_errors(tree: Tree, channel: str, args: tuple[str, ...], exception: str) -> None:
+def test_errors(tree: Tree, channel: str, args: tuple[str, ...], exception: str, solved: bool) -> None:
     argv = [arg.format(root=tree.root) for arg in args]
     before = snapshot(tree.base)
     result = tree.run(*argv, *(chans(channel) if argv[0] in ("create", "install") else ()), "--json")
@@ -414,7 +425,8 @@ def test_errors(tree: Tree, channel: str, args: tuple[str, ...], exception: str)
     assert doc["exception_name"] == exception  # type: ignore[index]
     assert doc["error"].startswith(exception + ": ")  # type: ignore[index]
     assert {"caused_by", "error", "exception_name", "exception_type", "message"} <= set(doc)  # type: ignore[arg-type]
-    assert snapshot(tree.base) == before, "a failed command changed the disk"
+    after = without_repodata_cache(tree, snapshot(tree.base)) if solved else snapshot(tree.base)
+    assert after == before, "a failed command changed the disk"
 
 
 @pytest.mark.parametrize(("channel_path", "exception"), [("nonexistent", "UnavailableInvalidChannel"), ("", "")])

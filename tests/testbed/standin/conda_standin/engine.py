@@ -6,6 +6,7 @@ Everything async lives here; the CLI calls :func:`run_async` once per command.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import os
@@ -234,7 +235,20 @@ def _unlink_files(prefix: str, record: PrefixRecord) -> None:
 
 
 def _gateway(cache_dir: str) -> rattler.Gateway:
-    return rattler.Gateway(cache_dir=str(Path(cache_dir) / "cache"), show_progress=False)
+    return rattler.Gateway(cache_dir=str(_repodata_cache(cache_dir)), show_progress=False)
+
+
+def _repodata_cache(pkgs_dir: str) -> Path:
+    """The repodata cache, ``PKGS_DIR/cache``, made by any solve (a dry run's and a failing one's too). As conda
+    (``create_cache_dir``, ``mkdir_p_sudo_safe``): each directory it makes on the way is chmod'ed 02775,
+    group-writable and setgid whatever the umask; one that exists is left as it is."""
+    cache = Path(pkgs_dir) / "cache"
+    missing = [path for path in (cache, *cache.parents) if not path.is_dir()]
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+        with contextlib.suppress(OSError):
+            path.chmod(0o2775)
+    return cache
 
 
 def subdir_urls(channels: list[str]) -> list[str]:
