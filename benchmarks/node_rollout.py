@@ -2,16 +2,17 @@
 
 For each method (``rsync``: the golden copy's changed files into a new version seeded with hard links from the
 one in use; ``image``: the golden copy's squashfs image, one file, mounted) and each node count, it starts that
-many fresh node containers and runs the role on them twice, in one batch:
+many fresh node containers and runs the role on them three times, in one batch:
 
 * first rollout - the nodes have nothing: the whole golden copy (or its image) moves to each node's local disk;
-* add one env   - one release env was added to the golden tree (and published): a new version.
+* add one env   - one release env was added to the golden tree (and published): a new version;
+* routine       - nothing new: the run's fixed cost (Ansible, facts, the role's checks), which the two above pay too.
 
 and prints one table: per method and node count, the bytes moved per node against the tree's unique bytes (each
 hard-link group once; target <= 1.05 on a first rollout) and, on the update, against the changed bytes (the added
 env's files that share no inode with a file already there; target <= 1.1), the files opened on the share per
 node, the seconds per node (flat from 4 to 8 nodes), and the update's wall time against the first rollout's
-(target <= 0.3).
+(target <= 0.3), also net of the routine run's (what each rollout costs above a run that moves nothing).
 
 Run it after ``bash scripts/test.sh`` (or ``scripts/demo.sh``) has built the test bed (image, stand-in
 installer, channel, collections), in the test bed's podman environment:
@@ -272,8 +273,9 @@ def resent_bytes(lines: list[str], old: dict, new: dict) -> int:
     return sum(new[rel]["size"] for rel in sent if rel in had and rel not in old)
 
 
-def node_run(inv: Path, nodes: list[str], method: str, version: str, work: Path) -> dict:
-    """The role on NODES from golden VERSION in one batch: wall time, per-node rsync stats, task durations."""
+def node_run(inv: Path, nodes: list[str], method: str, version: str, work: Path, *, routine: bool = False) -> dict:
+    """The role on NODES from golden VERSION in one batch: wall time, per-node rsync stats, task durations.
+    ROUTINE: the nodes are on VERSION already, nothing is copied (the copy task must be skipped on every node)."""
     method, rsync_options = METHODS[method]
     play = [{
         "name": "Copy the common tree to the nodes",
@@ -286,8 +288,14 @@ def node_run(inv: Path, nodes: list[str], method: str, version: str, work: Path)
                  "conda_node_rsync_options": rsync_options},
         "roles": [{"role": "cpkgs.conda.conda_node"}],
     }]
-    wall, report = playbook(inv, play, work, f"nodes-{method}-{len(nodes)}-{version}", forks=max(len(nodes), 1))
+    name = f"nodes-{method}-{len(nodes)}-{version}" + ("-routine" if routine else "")
+    wall, report = playbook(inv, play, work, name, forks=max(len(nodes), 1))
     copies, copy_s = task_results(report, COPY_TASKS[method])
+    if routine:
+        copied = sorted(host for host, result in copies.items() if not result.get("skipped"))
+        if copied or set(copies) != set(nodes):
+            raise SystemExit(f"routine run: the copy ran on {copied} (results for {sorted(copies)}, nodes {nodes})")
+        return {"wall": wall, "copy_s": copy_s}
     checks, check_s = task_results(report, CHECK_TASK)
     stats = {host: rsync_stats(result["stdout_lines"]) for host, result in copies.items()}
     if set(stats) != set(nodes):
@@ -348,14 +356,23 @@ def main() -> int:
                     inv = inventory(work / f"nodes-{count}.json", {"nodes": nodes})
                     first = node_run(inv, nodes, method, "v1", work)
                     update = node_run(inv, nodes, method, "v2", work)
-                    rows.append((method, count, first, update))
+                    routine = node_run(inv, nodes, method, "v2", work, routine=True)
+                    rows.append((method, count, first, update, routine))
                     print(f"{method}, {count} node(s): first rollout {first['wall']:.1f} s, "
-                          f"add one env {update['wall']:.1f} s", file=sys.stderr)
+                          f"add one env {update['wall']:.1f} s, routine {routine['wall']:.1f} s", file=sys.stderr)
                     podman("rm", "-f", "-t", "0", *nodes)
     finally:
         cleanup(max(counts))
     report(rows, tree, args.env_extra_mb)
     return 0
+
+
+def net_ratio(first: float, update: float, routine: float) -> str:
+    """(UPDATE - ROUTINE) / (FIRST - ROUTINE): what the update costs above a run that moves nothing, against what the
+    first rollout costs above it; "n/a" when the first rollout took no longer than the routine run."""
+    if first <= routine:
+        return "n/a"
+    return f"{max(update - routine, 0.0) / (first - routine):.2f}"
 
 
 def report(rows: list, tree: dict, extra_mb: int) -> None:
@@ -370,10 +387,11 @@ def report(rows: list, tree: dict, extra_mb: int) -> None:
     print(f"tree v1: {tree['v1']['unique']:,} unique bytes (image {tree['v1']['image_bytes']:,}); "
           f"v2: {tree['v2']['unique']:,} (image {tree['v2']['image_bytes']:,}); changed bytes {tree['changed']:,}")
     cols = ["method", "nodes", "first s", "first bytes/node", "/unique", "first files opened", "entries stat'd",
-            "s per node", "update s", "update bytes/node", "/changed", "update files opened", "update/first"]
+            "s per node", "update s", "update bytes/node", "/changed", "update files opened", "update/first",
+            "routine s", "update/first net of routine"]
     print(" | ".join(cols))
     print("-" * 150)
-    for method, count, first, update in rows:
+    for method, count, first, update, routine in rows:
         moved = per_node(first, "Total bytes sent")
         umoved = per_node(update, "Total bytes sent")
         stat_d = per_node(first, "Number of files") if METHODS[method][0] == "rsync" else 0
@@ -381,23 +399,26 @@ def report(rows: list, tree: dict, extra_mb: int) -> None:
             method, str(count), f"{first['wall']:.1f}", f"{moved:,}", f"{moved / tree['v1']['unique']:.2f}",
             str(opened(method, first)), f"{stat_d:,}", f"{first['wall'] / count:.1f}", f"{update['wall']:.1f}",
             f"{umoved:,}", f"{umoved / tree['changed']:.2f}", str(opened(method, update)),
-            f"{update['wall'] / first['wall']:.2f}",
+            f"{update['wall'] / first['wall']:.2f}", f"{routine['wall']:.1f}",
+            net_ratio(first["wall"], update["wall"], routine["wall"]),
         ]))
     print()
     print("bytes/node: rsync's `Total bytes sent` on a node (the largest of the nodes); /unique: against the tree's "
           "unique bytes (each hard-link group once); /changed: against the bytes the update must move; files "
           "opened: files read on the share per node (rsync: files sent + the manifest; image: manifest, image, "
           "sha256); entries stat'd: what rsync walks on the share per node. Times: wall clock of the node play "
-          "(Ansible start-up, facts, copy, check by sizes and times, switch); s per node = first s / nodes. "
+          "(Ansible start-up, facts, copy, check by sizes and times, switch); s per node = first s / nodes; "
+          "routine s: a run with nothing new (the fixed cost); net of routine: (update s - routine s) / (first s - "
+          "routine s). "
           "Copy/check task seconds: " + "; ".join(
               f"{m} {c}: {f['copy_s']:.1f}/{f['check_s']:.1f}, {u['copy_s']:.1f}/{u['check_s']:.1f}"
-              for m, c, f, u in rows))
+              for m, c, f, u, _r in rows))
     print()
     print("What the update's bytes per node are (rsync --stats of the first node; resent: files sent although their "
           "hard-link group has a member the node had):")
     print("method | nodes | total sent | literal data | file list | protocol, rest | files sent | "
           "file bytes sent | resent | /changed")
-    for method, count, _first, update in rows:
+    for method, count, _first, update, _routine in rows:
         if METHODS[method][0] != "rsync":
             continue
         host = sorted(update["stats"])[0]
