@@ -19,6 +19,7 @@ installer, channel, collections), in the test bed's podman environment:
 
     source tests/testbed/podman/env.sh
     .venv/bin/python benchmarks/node_rollout.py [--nodes 1,2,4,8] [--methods rsync,image] [--env-extra-mb 0]
+        [--tree-extra-mb 0]
 
 Methods: ``rsync`` and ``image`` are conda_node_method's; ``rsync-inc`` is the rsync method with rsync's
 incremental recursion put back (``conda_node_rsync_options: [--inc-recursive]``, after the role's
@@ -36,7 +37,9 @@ start-up and the role's checks (sizes and times, no hashing: a routine run). Byt
 sent`` of the role's copy (file data, file list and protocol; for the image, its one file). Files opened on the
 share: the files rsync read (``Number of regular files transferred``) plus the manifest, or the manifest, the
 image and its sha256; the rsync method also stats every entry of the golden copy (``Number of files``, shown
-apart). ``--env-extra-mb N`` adds an N MiB data file to the added env (the test bed's packages are small).
+apart). ``--env-extra-mb N`` adds an N MiB data file to the added env (the test bed's packages are small);
+``--tree-extra-mb N`` adds N MiB of data files to the first release env of v1, which v2 keeps as they are: a tree
+of a site's size, whose first rollout moves gigabytes while the update still moves the added env.
 Under the table: what the update's ``Total bytes sent`` is made of (rsync's ``Literal data``, ``File list size``,
 the rest: protocol), the bytes of files sent again although they share an inode with a file the node had, and
 the size of a squashfs image of the added env alone (what a per-env image would move) beside the whole new
@@ -176,10 +179,11 @@ def install_debs(container: str) -> None:
     podman("exec", container, "sh", "-c", "dpkg -i /var/cache/cpkgs-debs/*.deb")
 
 
-def build_golden(work: Path, extra_mb: int) -> dict:
+def build_golden(work: Path, extra_mb: int, tree_mb: int = 0) -> dict:
     """Build and publish golden/v1 and golden/v2 (with their images) on the builder; what the nodes are compared
     with: the tree's unique bytes (v1, v2), the changed bytes (the added env's files that must travel), the
-    images' sizes."""
+    images' sizes. TREE_MB: MiB of incompressible payload added to v1 (in files of at most 256 MiB in the first
+    release env), which v2 keeps unchanged; EXTRA_MB: a payload of the added env in v2."""
     podman("run", "-d", "--name", BUILDER, "--init", "--network", "none", "-v", f"{VOLUME}:{SHARE}:rw", IMAGE,
            "sleep", "infinity")
     install_debs(BUILDER)
@@ -206,12 +210,18 @@ def build_golden(work: Path, extra_mb: int) -> dict:
     inv = inventory(work / "builder.json", {"builders": [BUILDER]})
     for version, envs in (("v1", RELEASES), ("v2", [*RELEASES, ADDED])):
         play_tasks = tasks(envs, version)
+        payloads = []
+        if version == "v1" and tree_mb:
+            chunks = [min(256, tree_mb - start) for start in range(0, tree_mb, 256)]
+            base = f"{PREFIX}/envs/{RELEASES[0]['name']}/share/bench-tree-payload"
+            payloads = [(f"{base}-{index}.bin", size) for index, size in enumerate(chunks)]
         if version == "v2" and extra_mb:
-            payload = f"{PREFIX}/envs/{ADDED['name']}/share/bench-payload.bin"
+            payloads = [(f"{PREFIX}/envs/{ADDED['name']}/share/bench-payload.bin", extra_mb)]
+        if payloads:
             play_tasks += [
-                {"name": "A payload the size of a real package's in the added env",
-                 "ansible.builtin.shell": f"head -c {extra_mb}M /dev/urandom > {payload}",
-                 "args": {"creates": payload}},
+                *({"name": "A payload the size of a real package's",
+                   "ansible.builtin.shell": f"head -c {size}M /dev/urandom > {payload}",
+                   "args": {"creates": payload}} for payload, size in payloads),
                 {"name": "Publish the golden copy with it",
                  "ansible.builtin.include_role": {"name": "cpkgs.conda.conda_node", "tasks_from": "publish"},
                  "vars": {"conda_node_golden": golden(version)}},
@@ -319,6 +329,8 @@ def main() -> int:
     parser.add_argument("--methods", default="rsync,image",
                         help=f"comma-separated, of {', '.join(METHODS)} (rsync-inc: rsync's incremental recursion)")
     parser.add_argument("--env-extra-mb", type=int, default=0, help="MiB of data added to the new env")
+    parser.add_argument("--tree-extra-mb", type=int, default=0,
+                        help="MiB of data in the tree of the first rollout (a site-sized tree), kept by the update")
     args = parser.parse_args()
     counts = [int(n) for n in args.nodes.split(",")]
     methods = args.methods.split(",")
@@ -342,7 +354,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="cpkgs-bench-rollout-") as tmp:
             work = Path(tmp)
             start = time.perf_counter()
-            tree = build_golden(work, args.env_extra_mb)
+            tree = build_golden(work, args.env_extra_mb, args.tree_extra_mb)
             print(f"golden copies built and published in {time.perf_counter() - start:.1f} s", file=sys.stderr)
             for method in methods:
                 for count in counts:
@@ -363,7 +375,7 @@ def main() -> int:
                     podman("rm", "-f", "-t", "0", *nodes)
     finally:
         cleanup(max(counts))
-    report(rows, tree, args.env_extra_mb)
+    report(rows, tree, args.env_extra_mb, args.tree_extra_mb)
     return 0
 
 
@@ -375,7 +387,7 @@ def net_ratio(first: float, update: float, routine: float) -> str:
     return f"{max(update - routine, 0.0) / (first - routine):.2f}"
 
 
-def report(rows: list, tree: dict, extra_mb: int) -> None:
+def report(rows: list, tree: dict, extra_mb: int, tree_mb: int = 0) -> None:
     def per_node(run: dict, key: str) -> int:
         return max(stats.get(key, 0) for stats in run["stats"].values())
 
@@ -383,7 +395,8 @@ def report(rows: list, tree: dict, extra_mb: int) -> None:
         return 3 if METHODS[method][0] == "image" else per_node(run, "Number of regular files transferred") + 1
 
     print(f"Rollout of the conda_node role (one batch, forks = nodes); added env {ADDED['name']}"
-          + (f" with a {extra_mb} MiB payload" if extra_mb else " (test-bed packages)"))
+          + (f" with a {extra_mb} MiB payload" if extra_mb else " (test-bed packages)")
+          + (f"; the tree carries a {tree_mb} MiB payload" if tree_mb else ""))
     print(f"tree v1: {tree['v1']['unique']:,} unique bytes (image {tree['v1']['image_bytes']:,}); "
           f"v2: {tree['v2']['unique']:,} (image {tree['v2']['image_bytes']:,}); changed bytes {tree['changed']:,}")
     cols = ["method", "nodes", "first s", "first bytes/node", "/unique", "first files opened", "entries stat'd",
