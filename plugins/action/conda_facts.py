@@ -7,6 +7,10 @@ With it true (the roles' preflights set it), the last opted-in look (registered 
 for this one when it may (plugins/plugin_utils/_facts_reuse.py says when); the result then says ``reused: true``.
 With it ``record`` (conda_tree's preflight: its look decides what is installed), the module always runs and its
 result is recorded for the next opted-in look.
+
+A role's checks of its own inputs ride on its look (internal option ``_refuse``, one task instead of two): a
+non-empty list of messages fails the task with them, before any look, and no module runs; an empty one is the look
+itself. The option never reaches the module and does not count in what makes two looks the same.
 """
 
 from __future__ import annotations
@@ -24,12 +28,20 @@ from ansible_collections.cpkgs.conda.plugins.plugin_utils._facts_reuse import (
     reusable,
 )
 
+REFUSE = "_refuse"  # the internal option: the role's refusals of its inputs (a list of messages)
+
 
 class ActionModule(NormalAction):
     """The conda_facts module, skipped when this run already looked with the same options as the same account."""
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
+        if REFUSE in self._task.args:
+            refusals = self._task.args.pop(REFUSE)
+            if not isinstance(refusals, list) or not all(isinstance(item, str) for item in refusals):
+                return self._failed(task_vars, f"{REFUSE}: a list of messages (the role's refusals), got {refusals!r}")
+            if refusals:
+                return self._failed(task_vars, " ".join(refusals))
         key = None
         record_only = task_vars.get(OPT_IN) == RECORD
         opted_in = record_only or boolean(task_vars.get(OPT_IN, False), strict=False)
@@ -46,4 +58,10 @@ class ActionModule(NormalAction):
         result = super().run(tmp, task_vars)
         if key is not None and not result.get("failed"):
             result.update({KEY: key, "reused": False})
+        return result
+
+    def _failed(self, task_vars: dict, msg: str) -> dict:
+        """A failed task with MSG, no module run."""
+        result = ActionBase.run(self, None, task_vars)
+        result.update({"failed": True, "changed": False, "msg": msg})
         return result

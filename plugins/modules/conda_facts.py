@@ -69,7 +69,9 @@ notes:
   - C(envs_dirs) follows conda's rules; entries that appear twice are reported once.
   - C(envs[].writable) and C(root_writable) are for the account that runs the module.
   - The roles' looks run through the module's action plugin, which may reuse an identical earlier look of the same
-    run (RV(reused)); a task that does not ask for that always runs the module.
+    run (RV(reused)); a task that does not ask for that always runs the module. The roles' checks of their own inputs
+    ride on their looks (the action's internal option C(_refuse), a list of messages); a refusal fails the task with
+    its messages before any look.
   - Run as C(root), conda (and so this module) reads the C(.conda/environments.txt) of every home in the password
     database (C(getpwall)), not C($HOME)'s; a file that cannot be read is skipped. On a site with automounted homes
     that touches every home; O(gather_envs=false) avoids it.

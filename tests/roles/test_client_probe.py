@@ -161,6 +161,30 @@ def test_an_old_name_that_is_not_a_file_name_here_is_refused(tmp_path: Path, nam
     assert not fresh.hooks.exists()
 
 
+@pytest.mark.parametrize(
+    ("given", "wanted"),
+    [
+        ({"conda_client_probe_tenths": 0},
+         ["conda_client_probe_tenths must be a whole number of tenths of a second from 1 to 600 (got 0)."]),
+        ({"conda_client_modules_dir": "modules"},
+         ["conda_client_modules_dir must be empty or an absolute path (got modules)."]),
+        ({"conda_client_probe_tenths": 601, "conda_client_modules_dir": "modules"},
+         ["conda_client_probe_tenths must be a whole number of tenths of a second from 1 to 600 (got 601).",
+          "conda_client_modules_dir must be empty or an absolute path (got modules)."]),
+    ],
+)  # fmt: skip
+def test_bad_inputs_are_refused_by_name_before_the_look(tmp_path: Path, given: dict, wanted: list[str]) -> None:
+    """The role's own checks ride on its look: each bad input named with its value, in one message, and the role
+    stops there (no look, nothing written)."""
+    fresh = Client(tmp_path)
+    proc = fresh.play("-e", json.dumps(given))
+    assert proc.returncode == 2, proc.stdout[-3000:]
+    message = " ".join(wanted)
+    assert f'"msg": "{message}"' in proc.stdout, proc.stdout[-3000:]
+    assert "Look at the hook directory" not in proc.stdout
+    assert not fresh.hooks.exists()
+
+
 def test_doubt_runs_the_modules_which_change_nothing(client: Client) -> None:
     """A block present twice is none of the probe's 'done' states: the modules look, and find nothing to do."""
     _block_twice(client)

@@ -202,3 +202,34 @@ def test_the_become_method_counts_only_with_become() -> None:
     assert look_key({}, "node1", remote_user="admin", become_method="su", become_user="ignored") == plain
     su_root = look_key({}, "node1", remote_user="admin", become=True, become_method="su", become_user="root")
     assert su_root != look_key({}, "node1", remote_user="admin", become=True, become_method="sudo", become_user="root")
+
+
+def test_refusals_fail_the_look_before_it_looks(host: Host, share: Path) -> None:
+    """A role's input checks ride on its look (internal option ``_refuse``): with refusals the task fails with
+    them, joined, and no module runs; nothing is registered as a look to reuse."""
+    result = host.look({"share_root": str(share), "gather_envs": False,
+                        "_refuse": ["conda_envs_umask 9x9 must be octal.", "conda_envs_list names a twice."]})  # fmt: skip
+    assert result["failed"] is True
+    assert result["msg"] == "conda_envs_umask 9x9 must be octal. conda_envs_list names a twice."
+    assert host.module_runs == 0
+    assert "ansible_facts" not in result and KEY not in result
+    after = host.look({"share_root": str(share), "gather_envs": False})
+    assert after["reused"] is False and host.module_runs == 1
+
+
+def test_no_refusals_is_the_plain_look_and_its_reuse(host: Host, share: Path) -> None:
+    """An empty ``_refuse`` changes nothing: the module runs without it, and a later look with other (empty)
+    refusals, or none, reuses the look."""
+    first = host.look({"share_root": str(share), "gather_envs": False, "_refuse": []})
+    assert first["reused"] is False and host.module_runs == 1
+    second = host.look({"share_root": str(share), "gather_envs": False})
+    third = host.look({"share_root": str(share), "gather_envs": False, "_refuse": []})
+    assert second["reused"] is True and third["reused"] is True and host.module_runs == 1
+
+
+@pytest.mark.parametrize("given", ["one message", [1, "two"], {"a": "b"}])
+def test_refusals_must_be_a_list_of_messages(host: Host, share: Path, given: object) -> None:
+    result = host.look({"share_root": str(share), "gather_envs": False, "_refuse": given})
+    assert result["failed"] is True
+    assert result["msg"] == f"_refuse: a list of messages (the role's refusals), got {given!r}"
+    assert host.module_runs == 0
