@@ -207,8 +207,8 @@ def test_the_become_method_counts_only_with_become() -> None:
 def test_refusals_fail_the_look_before_it_looks(host: Host, share: Path) -> None:
     """A role's input checks ride on its look (internal option ``_refuse``): with refusals the task fails with
     them, joined, and no module runs; nothing is registered as a look to reuse."""
-    result = host.look({"share_root": str(share), "gather_envs": False,
-                        "_refuse": ["conda_envs_umask 9x9 must be octal.", "conda_envs_list names a twice."]})  # fmt: skip
+    refusals = ["conda_envs_umask 9x9 must be octal.", "conda_envs_list names a twice."]
+    result = host.look({"share_root": str(share), "gather_envs": False, "_refuse": refusals})
     assert result["failed"] is True
     assert result["msg"] == "conda_envs_umask 9x9 must be octal. conda_envs_list names a twice."
     assert host.module_runs == 0
