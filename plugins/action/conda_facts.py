@@ -15,6 +15,7 @@ itself. The option never reaches the module and does not count in what makes two
 
 from __future__ import annotations
 
+from ansible.errors import AnsibleActionFail
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as NormalAction
@@ -39,9 +40,9 @@ class ActionModule(NormalAction):
         if REFUSE in self._task.args:
             refusals = self._task.args.pop(REFUSE)
             if not isinstance(refusals, list) or not all(isinstance(item, str) for item in refusals):
-                return self._failed(task_vars, f"{REFUSE}: a list of messages (the role's refusals), got {refusals!r}")
+                raise AnsibleActionFail(f"{REFUSE}: a list of messages (the role's refusals), got {refusals!r}")
             if refusals:
-                return self._failed(task_vars, " ".join(refusals))
+                raise AnsibleActionFail(" ".join(refusals))
         key = None
         record_only = task_vars.get(OPT_IN) == RECORD
         opted_in = record_only or boolean(task_vars.get(OPT_IN, False), strict=False)
@@ -58,10 +59,4 @@ class ActionModule(NormalAction):
         result = super().run(tmp, task_vars)
         if key is not None and not result.get("failed"):
             result.update({KEY: key, "reused": False})
-        return result
-
-    def _failed(self, task_vars: dict, msg: str) -> dict:
-        """A failed task with MSG, no module run."""
-        result = ActionBase.run(self, None, task_vars)
-        result.update({"failed": True, "changed": False, "msg": msg})
         return result

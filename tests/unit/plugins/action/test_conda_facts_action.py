@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
+from ansible.errors import AnsibleActionFail
 
 from ansible_collections.cpkgs.conda.plugins.action.conda_facts import ActionModule
 from ansible_collections.cpkgs.conda.plugins.modules import conda_facts
@@ -52,7 +53,10 @@ class Host:
         action._execute_module = execute_module
         action._remove_tmp_path = lambda path: None
         task_vars = dict(self.vars, **({OPT_IN: reuse} if reuse else {}))
-        result = action.run(task_vars=task_vars)
+        try:
+            result = action.run(task_vars=task_vars)
+        except AnsibleActionFail as exc:  # what Ansible's task executor makes of it
+            result = {"failed": True, "msg": exc.message}
         self.vars["ansible_facts"] = dict(self.vars["ansible_facts"], **result.get("ansible_facts", {}))
         if register:
             self.vars[STASH] = result
