@@ -46,6 +46,7 @@ Standard library only (Python 3.9 or later).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import random
@@ -179,14 +180,23 @@ def _token_at(path: str) -> Optional[str]:
 
 
 def _read_lock(path: str) -> Optional[_Seen]:
-    """The lock file at ``path`` (stat and content of one open file), None when there is none."""
+    """The lock file at ``path`` (stat and content of one open file), None when there is none.
+
+    A name removed between the open and the reads is none as well: a client that answers ``fstat`` and ``read``
+    by the name the file was opened with (a FUSE NFS client) fails them with ENOENT, or ESTALE, once the holder
+    released the lock."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)  # Python's descriptors are close-on-exec already
     except FileNotFoundError:
         return None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        data = handle.read()
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(fd)
+            data = handle.read()
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ESTALE):
+            return None
+        raise
     return _Seen(info.st_ino, info.st_dev, info.st_mtime, _json_object(data))
 
 

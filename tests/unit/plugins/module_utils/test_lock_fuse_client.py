@@ -154,3 +154,40 @@ def test_a_dead_lock_that_cannot_be_told_apart_times_out_instead_of_spinning(roo
     assert [type(exc) for exc in outcome] == [LockTimeout], outcome
     assert "waited 1 s" in str(outcome[0])
     assert (directory / "lock").exists()  # not broken: it could not be told apart from a new lock
+
+
+@pytest.fixture
+def path_based_fstat(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """A client that answers ``fstat`` by the name the file was opened with (a FUSE file system without its own
+    ``fgetattr``, as the rig's client): once the name is gone, ``fstat`` of a descriptor still open on it fails
+    with ENOENT. The lease put in the returned list (root, token) is released right after a waiter opened the lock name
+    and before it looks at what it opened: the moment the NFS stage's two hosts met (the second one failed with
+    ``cannot take its lock in …/.cpkgs-lock: No such file or directory``)."""
+    real_open, real_fstat = os.open, os.fstat
+    holders: list[tuple[str, str]] = []
+    names: dict[int, str] = {}
+
+    def open_(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        names[fd] = os.fspath(path)
+        if os.path.basename(os.fspath(path)) == "lock" and holders:
+            release_token(*holders.pop())
+        return fd
+
+    def fstat(fd, *args, **kwargs):
+        if fd in names and not os.path.lexists(names[fd]):
+            raise FileNotFoundError(2, "No such file or directory")
+        return real_fstat(fd, *args, **kwargs)
+
+    monkeypatch.setattr(_lock, "os", _OsAsTheLockSeesIt(open=open_, fstat=fstat))
+    return holders
+
+
+def test_a_lock_released_while_a_waiter_reads_it_is_taken(root: Path, path_based_fstat: list[tuple[str, str]]) -> None:
+    holder = TreeLock(str(root), timeout=0, lease=600, what="conda_tree: installer")
+    holder.acquire()
+    path_based_fstat.append((str(root), holder.detach()))
+    with TreeLock(str(root), timeout=5, what="conda_tree: installer") as waiter:
+        assert waiter.owns()
+    assert path_based_fstat == []  # the holder released in the middle of the waiter's read
+    assert not (root / LOCK_DIR / "lock").exists()
