@@ -25,8 +25,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ALL_STAGES="lint sanity testbed units integration activation build molecule real-testbed real-integration real-molecule nfs"
 # The oldest and the newest ansible-core the collection supports (CORE@PYTHON; meta/runtime.yml says the
-# oldest): stages sanity, units and integration run on each (a venv apiece under $CPKGS_BUILD). The main venv's
-# ansible-core (requirements/test.txt) runs lint, the Molecule scenarios, the demo and real-integration.
+# oldest): stages sanity, units and integration run on each (a venv apiece under $CPKGS_BUILD; with the real conda
+# kit, stage real-integration takes the newest). The main venv's ansible-core (requirements/test.txt) runs lint,
+# the Molecule scenarios and the demo.
 COMPAT_MATRIX="2.16.19@3.11 2.21.5@3.13"
 # The oldest python of managed nodes (RHEL 9's 3.9, RHEL 8's python39): modules' unit tests run on it too.
 MANAGED_PYTHON=3.9
@@ -212,11 +213,22 @@ stage_integration() {
     fi
     local targets
     read -r -a targets <<<"${CPKGS_IT_TARGETS:-}"
-    if [ -n "${CPKGS_IT_MAIN_CORE:-}" ]; then  # the main venv's ansible-core only (stage real-integration)
-        check ansible_test integration --local --python 3.11 --color yes "${targets[@]}"
-    else
-        on_each_core_at_once integration integration --local --python @PY@ --color yes "${targets[@]}"
+    local matrix="$COMPAT_MATRIX"
+    if [ -n "${CPKGS_IT_NEWEST_CORE:-}" ]; then  # stage real-integration: the newest ansible-core only
+        matrix="${COMPAT_MATRIX##* }"
+    elif real_integration_runs; then  # which runs the newest: the stand-in here takes the others
+        matrix="${COMPAT_MATRIX% *}"
+        echo "integration: ${COMPAT_MATRIX##* } is stage real-integration's (the same targets on real conda)"
     fi
+    COMPAT_MATRIX="$matrix" on_each_core_at_once integration integration --local --python @PY@ --color yes \
+        "${targets[@]}"
+}
+
+# Whether this run has stage real-integration, with its kit: the integration targets run on the newest
+# ansible-core there, on real conda, and stage integration runs them on the other cores with the stand-in. Each
+# core runs every target once, and the slowest run of the suite is not made twice.
+real_integration_runs() {
+    [ -n "${CPKGS_REAL_CONDA_KIT:-}" ] && [[ " $STAGES " == *" real-integration "* ]]
 }
 
 # Loading a release without conda (module conda_activation): the generated Lmod and Environment Modules files
@@ -269,7 +281,9 @@ stage_build() {
 
 # The cluster scenario (four containers, two rollout methods, the job loop) takes longer than the other scenarios
 # together and waits on its containers much of the time: it runs beside them, its output in a file printed when
-# it ends (container, network and volume names differ per scenario). CPKGS_AT_ONCE=0 runs them one after another.
+# it ends (container, network and volume names differ per scenario). Stage real-molecule's run, when this run has
+# it, goes beside it too, after the others (REAL_MOLECULE_RC tells that stage how it went). CPKGS_AT_ONCE=0 runs
+# them one after another.
 stage_molecule() {
     cd "$CPKGS_REPO" || return 1
     local scenario aside="" pid="" log
@@ -285,6 +299,11 @@ stage_molecule() {
         [ "$scenario" = "$aside" ] && continue
         check cpkgs::timed "molecule:$scenario" molecule test -s "$scenario"
     done
+    if [ -n "$pid" ] && [ -n "${CPKGS_REAL_CONDA_KIT:-}" ] && [[ " $STAGES " == *" real-molecule "* ]]; then
+        REAL_MOLECULE_RC=0
+        real_molecule || REAL_MOLECULE_RC=$?
+        echo "real-molecule:default ran here, beside molecule:cluster (rc $REAL_MOLECULE_RC); stage real-molecule reports it"
+    fi
     if [ -n "$pid" ]; then
         aside_done molecule:cluster "$pid" "$log"
         rm -f "$log"
@@ -328,7 +347,7 @@ stage_real-testbed() {
 
 stage_real-integration() {
     real_kit_missing && return 0
-    CPKGS_IT_INSTALLER="$CPKGS_REAL_INSTALLER" CPKGS_IT_CONDA_KIND=real CPKGS_IT_MAIN_CORE=1 stage_integration
+    CPKGS_IT_INSTALLER="$CPKGS_REAL_INSTALLER" CPKGS_IT_CONDA_KIND=real CPKGS_IT_NEWEST_CORE=1 stage_integration
 }
 
 with_real_installer() {
@@ -340,10 +359,18 @@ with_real_installer() {
     )
 }
 
+real_molecule() {
+    cpkgs::timed "real-molecule:default" with_real_installer molecule test -s default
+}
+
 stage_real-molecule() {
     real_kit_missing && return 0
     cd "$CPKGS_REPO" || return 1
-    check cpkgs::timed "real-molecule:default" with_real_installer molecule test -s default
+    if [ -n "${REAL_MOLECULE_RC:-}" ]; then
+        echo "real-molecule:default ran in stage molecule, beside molecule:cluster: rc $REAL_MOLECULE_RC"
+        return "$REAL_MOLECULE_RC"
+    fi
+    check real_molecule
 }
 
 # --- NFS (CPKGS_NFS_RIG_KIT) -------------------------------------------------------------------------
