@@ -220,7 +220,8 @@ stage_integration() {
         matrix="${COMPAT_MATRIX% *}"
         echo "integration: ${COMPAT_MATRIX##* } is stage real-integration's (the same targets on real conda)"
     fi
-    COMPAT_MATRIX="$matrix" on_each_core_at_once integration integration --local --python @PY@ --color yes \
+    COMPAT_MATRIX="$matrix" on_each_core_at_once "${CPKGS_IT_LABEL:-integration}" integration --local \
+        --python @PY@ --color yes \
         "${targets[@]}"
 }
 
@@ -347,7 +348,8 @@ stage_real-testbed() {
 
 stage_real-integration() {
     real_kit_missing && return 0
-    CPKGS_IT_INSTALLER="$CPKGS_REAL_INSTALLER" CPKGS_IT_CONDA_KIND=real CPKGS_IT_NEWEST_CORE=1 stage_integration
+    CPKGS_IT_INSTALLER="$CPKGS_REAL_INSTALLER" CPKGS_IT_CONDA_KIND=real CPKGS_IT_NEWEST_CORE=1 \
+        CPKGS_IT_LABEL=real-integration stage_integration
 }
 
 with_real_installer() {
