@@ -221,8 +221,7 @@ stage_integration() {
         echo "integration: ${COMPAT_MATRIX##* } is stage real-integration's (the same targets on real conda)"
     fi
     COMPAT_MATRIX="$matrix" on_each_core_at_once "${CPKGS_IT_LABEL:-integration}" integration --local \
-        --python @PY@ --color yes \
-        "${targets[@]}"
+        --python @PY@ --color yes "${targets[@]}"
 }
 
 # Whether this run has stage real-integration, with its kit: the integration targets run on the newest
@@ -282,9 +281,7 @@ stage_build() {
 
 # The cluster scenario (four containers, two rollout methods, the job loop) takes longer than the other scenarios
 # together and waits on its containers much of the time: it runs beside them, its output in a file printed when
-# it ends (container, network and volume names differ per scenario). Stage real-molecule's run, when this run has
-# it, goes beside it too, after the others (REAL_MOLECULE_RC tells that stage how it went). CPKGS_AT_ONCE=0 runs
-# them one after another.
+# it ends (container, network and volume names differ per scenario). CPKGS_AT_ONCE=0 runs them one after another.
 stage_molecule() {
     cd "$CPKGS_REPO" || return 1
     local scenario aside="" pid="" log
@@ -300,11 +297,6 @@ stage_molecule() {
         [ "$scenario" = "$aside" ] && continue
         check cpkgs::timed "molecule:$scenario" molecule test -s "$scenario"
     done
-    if [ -n "$pid" ] && [ -n "${CPKGS_REAL_CONDA_KIT:-}" ] && [[ " $STAGES " == *" real-molecule "* ]]; then
-        REAL_MOLECULE_RC=0
-        real_molecule || REAL_MOLECULE_RC=$?
-        echo "real-molecule:default ran here, beside molecule:cluster (rc $REAL_MOLECULE_RC); stage real-molecule reports it"
-    fi
     if [ -n "$pid" ]; then
         aside_done molecule:cluster "$pid" "$log"
         rm -f "$log"
@@ -361,18 +353,10 @@ with_real_installer() {
     )
 }
 
-real_molecule() {
-    cpkgs::timed "real-molecule:default" with_real_installer molecule test -s default
-}
-
 stage_real-molecule() {
     real_kit_missing && return 0
     cd "$CPKGS_REPO" || return 1
-    if [ -n "${REAL_MOLECULE_RC:-}" ]; then
-        echo "real-molecule:default ran in stage molecule, beside molecule:cluster: rc $REAL_MOLECULE_RC"
-        return "$REAL_MOLECULE_RC"
-    fi
-    check real_molecule
+    check cpkgs::timed "real-molecule:default" with_real_installer molecule test -s default
 }
 
 # --- NFS (CPKGS_NFS_RIG_KIT) -------------------------------------------------------------------------
