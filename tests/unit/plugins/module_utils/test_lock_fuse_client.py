@@ -170,7 +170,7 @@ def path_based_fstat(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     def open_(path, flags, *args, **kwargs):
         fd = real_open(path, flags, *args, **kwargs)
         names[fd] = os.fspath(path)
-        if os.path.basename(os.fspath(path)) == "lock" and holders:
+        if Path(path).name == "lock" and holders:
             release_token(*holders.pop())
         return fd
 
