@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,12 +23,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._activation import (
     split_module_name,
     validate_module_name,
 )
-
-
-def run_argv(argv):
-    """What AnsibleModule.run_command returns for an argv list."""
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return done.returncode, done.stdout, done.stderr
+from ansible_collections.cpkgs.conda.tests.unit.plugins.module_utils.activation_env import run_argv
 
 
 def _env(root, name="isis4.3.0", *, state=None, pkg_vars=None, scripts=True, python=False):

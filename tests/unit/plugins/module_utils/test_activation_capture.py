@@ -13,24 +13,9 @@ import pytest
 
 from ansible_collections.cpkgs.conda.plugins.module_utils import _activation as act_mod
 from ansible_collections.cpkgs.conda.plugins.module_utils._activation import plan_outputs, read_activation
+from ansible_collections.cpkgs.conda.tests.unit.plugins.module_utils.activation_env import make_env, run_argv
 
 SENTINEL = act_mod.SENTINEL
-
-
-def run_argv(argv):
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return done.returncode, done.stdout, done.stderr
-
-
-def make_env(root: Path, scripts: dict) -> str:
-    prefix = root / "envs" / "isis4.3.0"
-    (prefix / "conda-meta").mkdir(parents=True)
-    (prefix / "bin").mkdir()
-    folder = prefix / "etc" / "conda" / "activate.d"
-    folder.mkdir(parents=True)
-    for name, text in scripts.items():
-        (folder / name).write_text(text)
-    return str(prefix)
 
 
 def lua_of(root: Path, prefix: str) -> tuple:
@@ -50,7 +35,7 @@ def lua_of(root: Path, prefix: str) -> tuple:
 
 
 def test_a_value_with_equals_signs_is_captured_whole(tmp_path):
-    prefix = make_env(tmp_path, {"a.sh": 'export ISIS_OPTS="--root=$CONDA_PREFIX --x=1"\n'})
+    prefix = make_env(tmp_path, scripts={"activate.d/a.sh": 'export ISIS_OPTS="--root=$CONDA_PREFIX --x=1"\n'})
     lines, notes = lua_of(tmp_path, prefix)
     assert f'pushenv("ISIS_OPTS", "--root={prefix} --x=1")' in lines
     assert notes == []
@@ -62,7 +47,7 @@ def test_scripts_can_call_commands_of_condabin(tmp_path):
     condabin.mkdir()
     (condabin / "isis-version").write_text("#!/bin/sh\necho 4.3.0\n")
     (condabin / "isis-version").chmod(0o755)
-    prefix = make_env(tmp_path, {"a.sh": 'export ISIS_VERSION="$(isis-version)"\n'})
+    prefix = make_env(tmp_path, scripts={"activate.d/a.sh": 'export ISIS_VERSION="$(isis-version)"\n'})
     lines, notes = lua_of(tmp_path, prefix)
     assert 'pushenv("ISIS_VERSION", "4.3.0")' in lines
     assert notes == []
@@ -71,7 +56,7 @@ def test_scripts_can_call_commands_of_condabin(tmp_path):
 def test_a_variable_named_only_indirectly_is_still_probed_for_its_earlier_value(tmp_path):
     """The script appends to a variable whose name is built at run time: the second run presets it (found
     from the first run's changes), so the dependence on its earlier value shows and the script runs at load."""
-    prefix = make_env(tmp_path, {"a.sh": 'n=ISIS$((1+1))OPTS; eval "export $n=\\"\\${$n:-}x\\""\n'})
+    prefix = make_env(tmp_path, scripts={"activate.d/a.sh": 'n=ISIS$((1+1))OPTS; eval "export $n=\\"\\${$n:-}x\\""\n'})
     lines, notes = lua_of(tmp_path, prefix)
     assert f'source_sh("bash", "{prefix}/etc/conda/activate.d/a.sh")' in lines
     assert notes == [
@@ -83,7 +68,7 @@ def test_a_variable_named_only_indirectly_is_still_probed_for_its_earlier_value(
 def test_without_env_on_path_the_probe_uses_usr_bin_env(tmp_path, monkeypatch):
     real_which = act_mod.shutil.which
     monkeypatch.setattr(act_mod.shutil, "which", lambda name: None if name == "env" else real_which(name))
-    prefix = make_env(tmp_path, {"a.sh": "export ISISROOT=x\n"})
+    prefix = make_env(tmp_path, scripts={"activate.d/a.sh": "export ISISROOT=x\n"})
     lines, notes = lua_of(tmp_path, prefix)
     assert 'pushenv("ISISROOT", "x")' in lines
     assert notes == []
@@ -111,7 +96,7 @@ def test_script_changes_report_only_the_scripts_changes(tmp_path, monkeypatch, s
     real_which = act_mod.shutil.which
     target = real_which(sh) if sh else None
     monkeypatch.setattr(act_mod.shutil, "which", lambda name: target if name == "sh" else real_which(name))
-    prefix = make_env(tmp_path, {"a.sh": 'export ISIS_OPTS="--root=$CONDA_PREFIX"\n'})
+    prefix = make_env(tmp_path, scripts={"activate.d/a.sh": 'export ISIS_OPTS="--root=$CONDA_PREFIX"\n'})
     act = read_activation(prefix, str(tmp_path), condabin=False)
     assert act_mod.script_changes(act, run_argv, "/usr/bin:/bin") == {"ISIS_OPTS": f"--root={prefix}"}
 
@@ -124,7 +109,7 @@ def test_bash_as_sh_sets_shlvl(tmp_path):
 
 
 def test_a_script_in_latin1_is_still_captured(tmp_path):
-    prefix = make_env(tmp_path, {"a.sh": ""})
+    prefix = make_env(tmp_path, scripts={"activate.d/a.sh": ""})
     Path(prefix, "etc", "conda", "activate.d", "a.sh").write_bytes(b"# r\xe9glages du site\nexport ISISROOT=x\n")
     lines, notes = lua_of(tmp_path, prefix)
     assert 'pushenv("ISISROOT", "x")' in lines
@@ -133,7 +118,8 @@ def test_a_script_in_latin1_is_still_captured(tmp_path):
 
 def test_a_value_that_is_not_utf8_runs_at_load(tmp_path):
     """A modulefile is UTF-8 text: a value it cannot hold byte for byte is left to the script at each load."""
-    prefix = make_env(tmp_path, {"a.sh": "export ISIS_SITE=\"$(printf 'caf\\351')\"\nexport ISISROOT=x\n"})
+    script = "export ISIS_SITE=\"$(printf 'caf\\351')\"\nexport ISISROOT=x\n"
+    prefix = make_env(tmp_path, scripts={"activate.d/a.sh": script})
     lines, notes = lua_of(tmp_path, prefix)
     assert f'source_sh("bash", "{prefix}/etc/conda/activate.d/a.sh")' in lines
     assert notes == [

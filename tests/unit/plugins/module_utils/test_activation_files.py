@@ -24,28 +24,11 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._activation import (
     plan_outputs,
     read_activation,
 )
+from ansible_collections.cpkgs.conda.tests.unit.plugins.module_utils.activation_env import make_env, run_argv
 
 MARKER = "# Managed by cpkgs.conda (conda_activation)"
 # A value the modulefile languages must not expand: backslash, quotes, $, brackets, braces, a newline.
 TRICKY = 'a\\b "q" $x [y] {z}\nline2'
-
-
-def run_argv(argv):
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return done.returncode, done.stdout, done.stderr
-
-
-def make_env(root: Path, name: str = "isis4.3.0", env_vars: dict | None = None, scripts: dict | None = None) -> str:
-    prefix = root / "envs" / name
-    (prefix / "conda-meta").mkdir(parents=True)
-    (prefix / "bin").mkdir()
-    if env_vars is not None:
-        (prefix / "conda-meta" / "state").write_text(json.dumps({"env_vars": env_vars}))
-    for rel, text in (scripts or {}).items():
-        path = prefix / "etc" / "conda" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return str(prefix)
 
 
 def plan(act, prefix: str, root: Path, formats: list, *, run=run_argv, module_name="isis/4.3.0", kernel_name="k"):

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,7 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._activation import (
     read_activation,
     validate_module_name,
 )
-
-
-def run_argv(argv):
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return done.returncode, done.stdout, done.stderr
+from ansible_collections.cpkgs.conda.tests.unit.plugins.module_utils.activation_env import run_argv
 
 
 @pytest.mark.parametrize("name", ["isis/4.3.0", "tools", "py3_tools/2.1+cuda-12", "a/b/c"])

@@ -6,7 +6,6 @@ and ``script_changes`` running real ``activate.d`` scripts."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,30 +14,17 @@ import pytest
 
 from ansible_collections.cpkgs.conda.plugins.module_utils import _activation as act_mod
 from ansible_collections.cpkgs.conda.plugins.module_utils._activation import ActivationError, read_activation
+from ansible_collections.cpkgs.conda.tests.unit.plugins.module_utils.activation_env import make_env as _make_env
+from ansible_collections.cpkgs.conda.tests.unit.plugins.module_utils.activation_env import run_argv
 
 # Values a shell must not expand or split: quotes, $, !, backslash, glob characters, spaces.
 TRICKY = 'it\'s "quoted" $HOME !x \\n *.txt [a] {b}'
 SHELL_OWN = ("_", "SHLVL", "PWD", "OLDPWD")
 
 
-def run_argv(argv):
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return done.returncode, done.stdout, done.stderr
-
-
 def make_env(root: Path, name: str = "isis4.3.0", env_vars: dict | None = None, scripts: dict | None = None) -> str:
-    """An environment under ROOT/envs with the given ``env_vars`` and ``{relative path: text}`` scripts."""
-    prefix = root / "envs" / name
-    (prefix / "conda-meta").mkdir(parents=True)
-    (prefix / "bin").mkdir()
-    (root / "condabin").mkdir(exist_ok=True)
-    if env_vars is not None:
-        (prefix / "conda-meta" / "state").write_text(json.dumps({"env_vars": env_vars}))
-    for rel, text in (scripts or {}).items():
-        path = prefix / "etc" / "conda" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return str(prefix)
+    """An environment under ROOT/envs, and ROOT/condabin (the plain entries put it on PATH)."""
+    return _make_env(root, name, env_vars, scripts, condabin=True)
 
 
 def parse_env(blob: str) -> dict:
