@@ -216,7 +216,7 @@ stage_integration() {
     local matrix="$COMPAT_MATRIX"
     if [ -n "${CPKGS_IT_NEWEST_CORE:-}" ]; then  # stage real-integration: the newest ansible-core only
         matrix="${COMPAT_MATRIX##* }"
-    elif real_integration_runs; then  # which runs the newest: the stand-in here takes the others
+    elif real_stage_runs real-integration; then  # which runs the newest: the stand-in here takes the others
         matrix="${COMPAT_MATRIX% *}"
         echo "integration: ${COMPAT_MATRIX##* } is stage real-integration's (the same targets on real conda)"
     fi
@@ -224,12 +224,6 @@ stage_integration() {
         --python @PY@ --color yes "${targets[@]}"
 }
 
-# Whether this run has stage real-integration, with its kit: the integration targets run on the newest
-# ansible-core there, on real conda, and stage integration runs them on the other cores with the stand-in. Each
-# core runs every target once, and the slowest run of the suite is not made twice.
-real_integration_runs() {
-    [ -n "${CPKGS_REAL_CONDA_KIT:-}" ] && [[ " $STAGES " == *" real-integration "* ]]
-}
 
 # Loading a release without conda (module conda_activation): the generated Lmod and Environment Modules files
 # and the plain shell entries give the environment `conda activate` gives, in bash, zsh and tcsh, on the
@@ -297,7 +291,7 @@ stage_molecule() {
     for scenario in molecule/*/molecule.yml; do
         scenario="$(basename "$(dirname "$scenario")")"
         [ "$scenario" = "$aside" ] && continue
-        if [ "$scenario" = default ] && real_molecule_runs; then
+        if [ "$scenario" = default ] && real_stage_runs real-molecule; then
             REAL_MOLECULE_RC=0
             real_molecule || REAL_MOLECULE_RC=$?
             echo "molecule: default ran on real conda for stage real-molecule (rc $REAL_MOLECULE_RC)"
@@ -330,6 +324,14 @@ with_python() {
 # --- real conda (CPKGS_REAL_CONDA_KIT) --------------------------------------------------------------
 # Each real-* stage runs the same tests as its stand-in twin, with real conda 26.7.1 built from the kit.
 # Without the kit it is skipped; run_stage records "skipped: no real conda kit" for the summary.
+# real_stage_runs STAGE: whether this run has the real-conda stage STAGE, with its kit. Its stand-in twin then
+# leaves that stage's share to it, so that each test runs once: the integration targets on the newest
+# ansible-core (stage integration takes the others), the default Molecule scenario (run in stage molecule, beside
+# the cluster scenario, and reported by stage real-molecule).
+real_stage_runs() {
+    [ -n "${CPKGS_REAL_CONDA_KIT:-}" ] && [[ " $STAGES " == *" $1 "* ]]
+}
+
 real_kit_missing() {
     [ -n "${CPKGS_REAL_CONDA_KIT:-}" ] && return 1
     echo "skipped: no real conda kit (CPKGS_REAL_CONDA_KIT is not set)"
@@ -359,11 +361,6 @@ with_real_installer() {
         export CPKGS_TEST_INSTALLER_SHA256
         "$@"
     )
-}
-
-# Whether this run has stage real-molecule, with its kit (see stage_molecule).
-real_molecule_runs() {
-    [ -n "${CPKGS_REAL_CONDA_KIT:-}" ] && [[ " $STAGES " == *" real-molecule "* ]]
 }
 
 real_molecule() {
