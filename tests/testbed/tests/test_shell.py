@@ -24,6 +24,14 @@ import support  # noqa: E402
 from conda_standin import shell  # noqa: E402
 
 UNSET = "<unset>"
+
+
+def unset_by_conda(shell_name: str) -> str:
+    """How a variable reads after conda "unset" it: gone in csh (``unsetenv``), empty in POSIX shells, where conda
+    26.7.1 writes ``export NAME=''`` (``PosixActivator.unset_var_tmpl``)."""
+    return UNSET if shell_name == "tcsh" else ""
+
+
 SHELLS = ["bash", "zsh", "dash", "tcsh"]  # dash: /bin/sh of Debian, reads /etc/profile.d
 
 
@@ -165,7 +173,8 @@ def test_deactivate_restores(bed: Bed, shell_name: str, tmp_path: Path) -> None:
     expected_path = start.path if start.path[0].endswith("condabin") else [str(bed.tree / "condabin"), *start.path]
     assert back.rc == 0
     assert back.path == expected_path
-    assert (back.prefix, back.shlvl, back.default_env, back.tool) == (UNSET, "0", UNSET, "none")
+    gone = unset_by_conda(shell_name)
+    assert (back.prefix, back.shlvl, back.default_env, back.tool) == (gone, "0", gone, "none")
 
 
 def test_switch_replaces_previous_env(bed: Bed, shell_name: str, tmp_path: Path) -> None:
@@ -175,7 +184,7 @@ def test_switch_replaces_previous_env(bed: Bed, shell_name: str, tmp_path: Path)
     assert str(bed.tree / "envs/alpha/bin") not in beta.path
     assert (beta.shlvl, beta.prefix_1, beta.stacked_2, beta.tool) == ("2", str(bed.tree / "envs/alpha"), UNSET, "beta")
     assert back.path == alpha.path
-    assert (back.prefix, back.shlvl, back.prefix_1) == (str(bed.tree / "envs/alpha"), "1", UNSET)
+    assert (back.prefix, back.shlvl, back.prefix_1) == (str(bed.tree / "envs/alpha"), "1", unset_by_conda(shell_name))
 
 
 @pytest.mark.parametrize("how", ["--stack", "auto_stack"])
@@ -192,7 +201,7 @@ def test_stack_keeps_both_bins(bed: Bed, shell_name: str, tmp_path: Path, how: s
     assert beta.path[:3] == [beta_bin, alpha_bin, str(bed.tree / "condabin")]
     assert (beta.shlvl, beta.stacked_2, beta.prefix, beta.tool) == ("2", "true", str(bed.tree / "envs/beta"), "beta")
     assert back.path == alpha.path
-    assert (back.prefix, back.shlvl, back.stacked_2) == (str(bed.tree / "envs/alpha"), "1", UNSET)
+    assert (back.prefix, back.shlvl, back.stacked_2) == (str(bed.tree / "envs/alpha"), "1", unset_by_conda(shell_name))
 
 
 def test_no_stack_overrides_auto_stack(bed: Bed, shell_name: str, tmp_path: Path) -> None:

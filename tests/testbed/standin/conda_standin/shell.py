@@ -17,7 +17,7 @@ Names resolve through ``conda_standin.config`` (``envs_dirs``, ``base``/``root``
 must hold ``conda-meta/``. Errors go to stderr with rc 1 (2 for usage) and print nothing to eval.
 ``etc/conda/activate.d`` and ``deactivate.d`` scripts are sourced like conda does, and the environment's own
 variables are set as conda sets them (``etc/conda/env_vars.d/*`` then ``env_vars`` of ``conda-meta/state``,
-``PATH`` reserved, ``***unset***`` not set, names upper-cased; a clobbered variable saved as
+``PATH`` reserved, ``***unset***`` not set, a JSON null unset, names upper-cased; a clobbered variable saved as
 ``__CONDA_SHLVL_<old shlvl>_<NAME>`` and restored at deactivation). Writing ``conda-meta/state``
 (``conda env config vars``) is not implemented.
 """
@@ -75,7 +75,7 @@ class Syntax:
         return self.export_tmpl.format(key=key, value=self.quote(value))
 
     def unset(self, key: str) -> str:
-        """Remove ``key`` from the environment."""
+        """"Unset" ``key`` as conda does it in this shell (POSIX shells: set it empty)."""
         return self.unset_tmpl.format(key=key)
 
     def set(self, key: str, value: str) -> str:
@@ -91,7 +91,7 @@ POSIX = Syntax(
     name="posix",
     quote=_sh_quote,
     export_tmpl="export {key}={value}",
-    unset_tmpl="unset {key}",
+    unset_tmpl="export {key}=''",  # conda's PosixActivator.unset_var_tmpl: "unset" leaves the variable empty
     set_tmpl="{key}={value}",
     source_tmpl=". {path}",
     command_join="\n",
@@ -328,8 +328,9 @@ class Activator:
             return []
         return found[::-1] if kind == "deactivate" else found
 
-    def env_vars(self, prefix: str) -> dict[str, str]:
-        """The environment's own variables (``_Activator._get_environment_env_vars``), names upper-cased."""
+    def env_vars(self, prefix: str) -> dict[str, str | None]:
+        """The environment's own variables (``_Activator._get_environment_env_vars``), names upper-cased; a JSON
+        null is None (activation unsets the variable: ``get_export_unset_vars``)."""
         merged: dict[str, object] = {}
         folder = Path(prefix) / "etc" / "conda" / "env_vars.d"
         try:
@@ -342,7 +343,7 @@ class Activator:
         if state.exists():
             merged.update(json.loads(state.read_text(encoding="utf-8")).get("env_vars", {}))
         merged.pop("PATH", None)
-        return {str(key).upper(): str(value) for key, value in merged.items()}
+        return {str(key).upper(): None if value is None else str(value) for key, value in merged.items()}
 
     # ----- operations ---------------------------------------------------------------------------------------
     def locate(self, name_or_prefix: str) -> str:
@@ -385,8 +386,9 @@ class Activator:
             "CONDA_SHLVL": str(old_shlvl + 1),
             "CONDA_DEFAULT_ENV": default_env,
             "CONDA_PROMPT_MODIFIER": modifier,
-            **env_vars,
+            **{name: value for name, value in env_vars.items() if value is not None},
         }
+        commands.unset_vars = [name for name, value in env_vars.items() if value is None]
         if old_shlvl > 0:
             commands.export_vars[f"CONDA_PREFIX_{old_shlvl}"] = old_prefix or ""
             if stack:
