@@ -20,7 +20,9 @@ activation while no environment is active (``CONDA_SHLVL`` 0 or unset):
   directory, else the path), ``CONDA_PROMPT_MODIFIER`` (``env_prompt`` formatted; empty without ``changeps1``);
 * the environment's own variables: ``etc/conda/env_vars.d/*`` (JSON objects, in path order) overridden by
   ``env_vars`` of ``conda-meta/state`` (``conda env config vars``); ``PATH`` is reserved and dropped, a value of
-  ``***unset***`` is not set; names upper-cased (``envvars_force_uppercase``, on by default);
+  ``***unset***`` is not set, a JSON ``null`` "unsets" the variable as conda's shell does it (csh ``unsetenv``;
+  POSIX shells ``export NAME=''``), its value before restored at deactivation; names upper-cased
+  (``envvars_force_uppercase``, on by default);
 * the ``etc/conda/activate.d`` scripts (``*.sh`` for POSIX shells, ``*.csh`` for csh), sorted, after the
   exports; at deactivation the ``deactivate.d`` scripts in reverse order.
 
@@ -146,11 +148,12 @@ def _listdir(path: str) -> List[str]:
         return []
 
 
-def environment_vars(prefix: str, force_uppercase: bool = True) -> Tuple[Dict[str, str], List[str]]:
+def environment_vars(prefix: str, force_uppercase: bool = True) -> Tuple[Dict[str, Optional[str]], List[str]]:
     """The environment's own variables as conda sets them, and warnings (``_get_environment_env_vars``).
 
     Package files ``etc/conda/env_vars.d/*`` first (sorted by path), then ``env_vars`` of
-    ``conda-meta/state`` on top. Reserved names (``PATH``) and ``***unset***`` values are dropped.
+    ``conda-meta/state`` on top. Reserved names (``PATH``) and ``***unset***`` values are dropped. A JSON
+    ``null`` is None: conda unsets that variable (``get_export_unset_vars``) and restores it at deactivation.
     """
     merged: Dict[str, object] = {}
     warnings: List[str] = []
@@ -166,7 +169,7 @@ def environment_vars(prefix: str, force_uppercase: bool = True) -> Tuple[Dict[st
         if not isinstance(state, dict) or not isinstance(state.get("env_vars", {}), dict):
             raise ActivationError(f"{os.path.join(prefix, STATE_FILE)}: env_vars must be a JSON object")
         merged.update(state.get("env_vars", {}))
-    result: Dict[str, str] = {}
+    result: Dict[str, Optional[str]] = {}
     for name, value in merged.items():
         if name in RESERVED_ENV_VARS:
             warnings.append(f"{prefix}: variable {name} is reserved; conda ignores it, so does this module")
@@ -179,7 +182,7 @@ def environment_vars(prefix: str, force_uppercase: bool = True) -> Tuple[Dict[st
             continue
         if not _NAME.match(key):
             raise ActivationError(f"{prefix}: environment variable name {name!r} is not a valid shell name")
-        result[key] = value if isinstance(value, str) else json.dumps(value) if value is None else str(value)
+        result[key] = value if isinstance(value, str) or value is None else str(value)
     return result, warnings
 
 
@@ -219,7 +222,10 @@ class EnvActivation:
             self.prompt_modifier = ""
         self.path_dirs = [os.path.join(self.prefix, "bin")]  # _get_path_dirs on Linux and macOS
         self.condabin = os.path.join(self.root_prefix, "condabin") if (condabin and self.root_prefix) else None
-        self.env_vars, self.warnings = environment_vars(self.prefix, force_uppercase)
+        own, self.warnings = environment_vars(self.prefix, force_uppercase)
+        #: The environment's own variables it exports, and those it unsets (JSON null; restored at deactivation).
+        self.env_vars: Dict[str, str] = {key: value for key, value in own.items() if value is not None}
+        self.unset_vars: List[str] = [key for key, value in own.items() if value is None]
         self.activate_scripts = {ext: _scripts(self.prefix, "activate", ext) for ext in (".sh", ".csh")}
         self.deactivate_scripts = {ext: _scripts(self.prefix, "deactivate", ext) for ext in (".sh", ".csh")}
         python = os.path.join(self.prefix, "bin", "python")
@@ -338,6 +344,11 @@ def render_lmod(act: EnvActivation, module_name: str) -> str:
         lines.append(f'prepend_path("PATH", {_lua(act.condabin)})')
     lines += [f'prepend_path("PATH", {_lua(path)})' for path in reversed(act.path_dirs)]
     lines += [f"pushenv({_lua(key)}, {_lua(value)})" for key, value in act.variables.items()]
+    # conda "unsets" a JSON null: csh unsetenv, POSIX shells export NAME=''; unloading gives the value before back
+    lines += [
+        f'if myShellType() == "csh" then pushenv({_lua(key)}, false) else pushenv({_lua(key)}, "") end'
+        for key in act.unset_vars
+    ]
     lines += _effect_lines(act, "--", _lmod_op)
     lines += [f"source_sh({_lua(shell)}, {_lua(script)})" for shell, script in act.module_scripts()]
     return "\n".join(line for line in lines if line is not None) + "\n"
@@ -394,10 +405,28 @@ def render_tcl(act: EnvActivation, module_name: str) -> str:
         "}",
         f"if {{[info commands family] ne {{}}}} {{ family {FAMILY} }}",
     ]
+    if act.unset_vars:
+        lines += [
+            "# unsetenv restores nothing at unload: keep the value before in __CPKGS_OLD_NAME and give it back then.",
+            "proc cpkgs_unsetenv {name} {",
+            '    set saved "__CPKGS_OLD_$name"',
+            "    if {[module-info mode unload]} {",
+            "        if {[info exists ::env($saved)]} { unsetenv $name $::env($saved) } else { unsetenv $name }",
+            "        setenv $saved {}",
+            "    } else {",
+            "        if {[info exists ::env($name)]} { setenv $saved $::env($name) }",
+            "        unsetenv $name",
+            "    }",
+            "}",
+        ]
     if act.condabin:
         lines.append(f"prepend-path PATH {_tcl(act.condabin)}")
     lines += [f"prepend-path PATH {_tcl(path)}" for path in reversed(act.path_dirs)]
     lines += [f"cpkgs_setenv {_tcl(key)} {_tcl(value)}" for key, value in act.variables.items()]
+    # conda "unsets" a JSON null: csh unsetenv, POSIX shells export NAME=''
+    for key in act.unset_vars:
+        csh, sh = f"cpkgs_unsetenv {_tcl(key)}", f"cpkgs_setenv {_tcl(key)} {{}}"
+        lines.append(f"if {{[module-info shelltype] eq {{csh}}}} {{ {csh} }} else {{ {sh} }}")
     lines += _effect_lines(act, "#", _tcl_op)
     lines += [f"source-sh {shell} {_tcl(script)}" for shell, script in act.module_scripts()]
     return "\n".join(lines) + "\n"
@@ -419,7 +448,7 @@ def _sh_path_remove(var: str, entry: str) -> List[str]:
 
 def render_sh(act: EnvActivation) -> str:
     """``activate.sh``: source it in bash, zsh or sh; ``deactivate`` (a shell function) undoes it."""
-    names = list(act.variables)
+    names = [*act.variables, *act.unset_vars]
     lines = ["# shellcheck shell=sh", *_header("#", act, "plain shell entry (bash, zsh, sh)")]
     lines += [
         f"# Use: . {act.prefix}/{ENTRY_DIR}/activate.sh    and later: deactivate",
@@ -443,6 +472,7 @@ def render_sh(act: EnvActivation) -> str:
     if act.prompt_modifier:
         lines.append(f'PS1={_sh(act.prompt_modifier)}"${{PS1:-}}"')
     lines += [f"export {key}={_sh(value)}" for key, value in act.variables.items()]
+    lines += [f"export {key}=''" for key in act.unset_vars]  # how conda's POSIX activator "unsets" (JSON null)
     lines += [f". {_sh(script)}" for script in act.activate_scripts[".sh"]]
     lines += ["deactivate() {"]
     lines += [f"    . {_sh(script)}" for script in act.deactivate_scripts[".sh"]]
@@ -485,7 +515,7 @@ def _csh_path_remove(entry: str) -> List[str]:
 
 def render_csh(act: EnvActivation) -> Tuple[str, str]:
     """``activate.csh`` and ``deactivate.csh``: source the first in tcsh; the alias ``deactivate`` undoes it."""
-    names = list(act.variables)
+    names = [*act.variables, *act.unset_vars]
     entry = os.path.join(act.prefix, ENTRY_DIR)
     act_lines = ["# tcsh / csh", *_header("#", act, "plain shell entry (tcsh, csh)")]
     act_lines += [
@@ -537,6 +567,7 @@ def render_csh(act: EnvActivation) -> Tuple[str, str]:
             "endif",
         ]
     act_lines += [f"setenv {key} {_csh(value)}" for key, value in act.variables.items()]
+    act_lines += [f"unsetenv {key}" for key in act.unset_vars]
     act_lines += [f"source {_csh(script)}" for script in act.activate_scripts[".csh"]]
     act_lines.append(f"alias deactivate {_csh('source ' + _csh(entry + '/deactivate.csh'))}")
     deact = ["# tcsh / csh", *_header("#", act, "deactivation of the plain shell entry")]
@@ -824,7 +855,8 @@ def capture_scripts(act: EnvActivation, run_command: Optional[RunCommand], base_
 def render_kernel(act: EnvActivation, display_name: str, extra_env: Dict[str, str]) -> str:
     """``kernel.json``: the env's python with ipykernel, and the activation as ``env``."""
     path = ":".join([*act.path_dirs, *([act.condabin] if act.condabin else []), "${PATH}"])
-    env = {"PATH": path, **act.variables, **extra_env}
+    # a kernelspec's env can only set: a variable conda unsets (JSON null) is empty, as in a POSIX shell
+    env = {"PATH": path, **act.variables, **dict.fromkeys(act.unset_vars, ""), **extra_env}
     spec = {
         "argv": [act.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": display_name,
@@ -1182,6 +1214,7 @@ class ActivationManager:
             "files": changed_files,
             "outputs": by_format,
             "variables": act.variables if act else {},
+            "unset": act.unset_vars if act else [],
             "notes": notes,
         }
         return result, diffs, (act.warnings if act else [])

@@ -17,8 +17,10 @@ description:
   - "The activation is conda 26.7.1's for a non-stacked C(conda activate) while no environment is active: C(PATH)
     gets the environment's C(bin) and, when no entry ends in C(condabin), the tree's C(condabin); C(CONDA_PREFIX),
     C(CONDA_SHLVL=1), C(CONDA_DEFAULT_ENV), C(CONDA_PROMPT_MODIFIER); the environment's own variables
-    (C(etc/conda/env_vars.d/*.json), then C(env_vars) of C(conda-meta/state), that is C(conda env config vars));
-    and the C(etc/conda/activate.d) scripts (C(deactivate.d) at deactivation)."
+    (C(etc/conda/env_vars.d/*.json), then C(env_vars) of C(conda-meta/state), that is C(conda env config vars)),
+    where a JSON C(null) unsets the variable as conda's shells do (C(unsetenv) in csh, C(export NAME='') in POSIX
+    shells and in the kernelspec) and unloading gives its value before back; and the C(etc/conda/activate.d)
+    scripts (C(deactivate.d) at deactivation)."
   - Modulefiles start no shell at load for C(activate.d/*.sh) scripts whose effect is static. The module runs the
     scripts once, in order, in C(bash) when it generates the files, twice (with different C(HOME), working
     directory and user, and in the second run with every variable the scripts name or change preset to a
@@ -187,8 +189,8 @@ envs:
     - One result per environment, each with C(name) (the module name), C(prefix), C(state), C(changed), C(files)
       (paths written or removed, or that would be in check mode, including modulefiles of an earlier module name),
       C(outputs) (every file the environment has, by format), C(variables) (what the activation sets besides
-      C(PATH)) and C(notes) (what was left out and why, and which activate.d scripts the modulefiles run at each
-      load).
+      C(PATH)), C(unset) (the variables it unsets) and C(notes) (what was left out and why, and which activate.d
+      scripts the modulefiles run at each load).
   returned: always
   type: list
   elements: dict
@@ -202,6 +204,7 @@ envs:
         lmod: [/nfs/cpkgs/anaconda3_linux/modulefiles/isis/4.3.0.lua]
         sh: [/nfs/cpkgs/anaconda3_linux/envs/isis4.3.0/etc/cpkgs/activate.sh]
       variables: {CONDA_PREFIX: /nfs/cpkgs/anaconda3_linux/envs/isis4.3.0, CONDA_SHLVL: "1"}
+      unset: []
       notes: ["/nfs/cpkgs/anaconda3_linux/envs/isis4.3.0: no bin/python, so no Jupyter kernel"]
 files:
   description: Every file written or removed (or that would be, in check mode), over all environments.

@@ -48,8 +48,18 @@ RELEASES = {
     "isis4.3.0": ("isis=4.3.0", {"ISIS_SITE": "astro-share"}),
     "isis3.9.1": ("isis=3.9.1", {}),
 }
-#: What a user's login already has: ISIS_SITE is clobbered by the 4.3.0 env and must come back afterwards.
-LOGIN_VARS = {"ISIS_SITE": "from-login", "LANG": "C.UTF-8", "USER": "tester", "LOGNAME": "tester"}
+#: A package's env_vars.d file in the 4.3.0 env whose value is JSON null: conda unsets the variable at activation
+#: and restores the login's value at deactivation.
+NULL_VARS_FILE = ("zz-site-legacy.json", {"ISIS_LEGACY_DATA": None})
+#: What a user's login already has: ISIS_SITE is clobbered by the 4.3.0 env and must come back afterwards, as must
+#: ISIS_LEGACY_DATA, which the 4.3.0 env unsets.
+LOGIN_VARS = {
+    "ISIS_SITE": "from-login",
+    "ISIS_LEGACY_DATA": "from-login",
+    "LANG": "C.UTF-8",
+    "USER": "tester",
+    "LOGNAME": "tester",
+}
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
@@ -160,8 +170,10 @@ def tree(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             )
         else:  # the stand-in has no `conda env config vars`: the file conda writes
             (prefix / "conda-meta" / "state").write_text(json.dumps({"env_vars": env_vars}, indent=2))
+    name, data = NULL_VARS_FILE
+    (root / "envs" / "isis4.3.0" / "etc" / "conda" / "env_vars.d" / name).write_text(json.dumps(data))
     found = _activation.environment_vars(str(root / "envs" / "isis4.3.0"))[0]
-    assert found == {"CSPICE_MAJOR": "67", "ISIS_SITE": "astro-share"}, found
+    assert found == {"CSPICE_MAJOR": "67", "ISIS_SITE": "astro-share", "ISIS_LEGACY_DATA": None}, found
     result = Tree(kind, root, home, base / "modulefiles")
     generate(result, ["lmod", "tcl", "sh", "csh"])
     generate(result, ["lmod", "tcl"], capture=False)

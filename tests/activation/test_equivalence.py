@@ -49,6 +49,8 @@ DIFFERENT = {
     # Environment Modules' state (pushenv stacks, shared PATH counts, source-sh records, family).
     "MODULES_*": "modules",
     "__MODULES_*": "modules",
+    # the value before of a variable the env unsets (JSON null), which a Tcl modulefile gives back at unload.
+    "__CPKGS_OLD_*": "modules",
     # Lmod's bash set-up exports its shell functions (module, ml).
     "BASH_FUNC_*": "modules",
     # the shell itself

@@ -34,7 +34,7 @@ try:
         if msg["msg_type"] == "stream":
             out.append(msg["content"]["text"])
     code = "import os, sys; print(os.environ['CONDA_PREFIX'], os.environ['ISISROOT'], os.environ['CSPICE_MAJOR'], "
-    code += "os.environ['PATH'].split(':')[0], sys.executable)"
+    code += "os.environ['PATH'].split(':')[0], sys.executable, repr(os.environ.get('ISIS_LEGACY_DATA')))"
     reply = kc.execute_interactive(code, output_hook=hook, timeout=60)
     assert reply["content"]["status"] == "ok", reply
     print("".join(out).strip())
@@ -104,9 +104,11 @@ def test_kernelspec_listed_and_started(tree: Tree, tmp_path: Path) -> None:
         env=environ, capture_output=True, text=True, check=False, timeout=180,
     )  # fmt: skip
     assert started.returncode == 0, started.stdout + started.stderr
-    conda_prefix, isisroot, cspice, first_path, _exe = started.stdout.split()[-5:]
+    conda_prefix, isisroot, cspice, first_path, _exe, legacy = started.stdout.split()[-6:]
     assert (conda_prefix, isisroot, cspice) == (str(prefix), str(prefix), "67")
     assert first_path == str(prefix / "bin")
+    # the env's JSON null: conda activate in a POSIX shell leaves it empty, whatever the login had (from-login)
+    assert legacy == "''"
 
 
 def test_kernel_removed_and_only_ours(tree: Tree, tmp_path: Path) -> None:

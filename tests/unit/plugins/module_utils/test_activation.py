@@ -82,6 +82,36 @@ def test_env_vars_merge_like_conda(tmp_path):
     assert environment_vars(prefix, force_uppercase=False)[0] == {"A": "pkg1", "b": "state"}
 
 
+def test_a_json_null_is_unset_like_conda(tmp_path):
+    """conda unsets a variable whose value is JSON null (get_export_unset_vars); the files say so in each format:
+    csh unsetenv, POSIX shells export NAME='' (conda's PosixActivator "unset"), modulefiles by the shell's type,
+    and each saves the value before for its deactivation or unload. An env without one renders as before."""
+    prefix = _env(tmp_path, scripts=False, python=True, pkg_vars=[{"LEGACY": "pkg"}, {"legacy": None, "KEEP": 1}])
+    found, _warnings = environment_vars(prefix)
+    assert found == {"LEGACY": None, "KEEP": "1"}
+    act = read_activation(prefix, str(tmp_path))
+    assert act.env_vars == {"KEEP": "1"} and act.unset_vars == ["LEGACY"]
+    assert "LEGACY" not in act.variables
+    sh = act_mod.render_sh(act)
+    assert "export LEGACY=''\n" in sh and "'null'" not in sh
+    assert 'if [ -n "${LEGACY+x}" ]; then _CPKGS_OLD_LEGACY="$LEGACY"; else unset _CPKGS_OLD_LEGACY; fi' in sh
+    activate_csh, deactivate_csh = act_mod.render_csh(act)
+    assert "unsetenv LEGACY\n" in activate_csh and "set _cpkgs_old_LEGACY=$LEGACY:q" in activate_csh
+    assert "    setenv LEGACY $_cpkgs_old_LEGACY:q" in deactivate_csh
+    lua = act_mod.render_lmod(act, "isis/4.3.0")
+    assert 'if myShellType() == "csh" then pushenv("LEGACY", false) else pushenv("LEGACY", "") end' in lua
+    tcl = act_mod.render_tcl(act, "isis/4.3.0")
+    assert 'if {[module-info shelltype] eq {csh}} { cpkgs_unsetenv "LEGACY" } else { cpkgs_setenv "LEGACY" {} }' in tcl
+    assert "proc cpkgs_unsetenv {name} {" in tcl
+    kernel = json.loads(act_mod.render_kernel(act, "ISIS", {}))
+    assert kernel["env"]["LEGACY"] == "" and kernel["env"]["KEEP"] == "1"
+    plain = read_activation(_env(tmp_path, name="plain", scripts=False, pkg_vars=[{"KEEP": 1}]), str(tmp_path))
+    assert plain.unset_vars == []
+    assert "cpkgs_unsetenv" not in act_mod.render_tcl(plain, "plain") and "myShellType" not in act_mod.render_lmod(
+        plain, "plain"
+    )
+
+
 def test_env_vars_refuse_what_conda_cannot_export(tmp_path):
     prefix = _env(tmp_path, state={"env_vars": {"MY-VAR": "1"}})
     with pytest.raises(ActivationError, match="MY-VAR"):
