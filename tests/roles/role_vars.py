@@ -23,13 +23,16 @@ def render(
     hosts: dict[str, dict[str, Any]],
     expression: str,
     variables: dict[str, Any] | None = None,
+    *,
+    check: bool = False,
 ) -> Any:
     """The value of EXPRESSION (a Jinja expression over ROLE's defaults and vars, and VARIABLES) in a play whose
-    hosts registered HOSTS' results (host name -> {registered variable: result})."""
+    hosts registered HOSTS' results (host name -> {registered variable: result}); in check mode with CHECK."""
     inventory = {"all": {"hosts": {name: {"ansible_connection": "local"} for name in hosts}}}
     names = sorted({key for results in hosts.values() for key in results})
     registered = {key: f"{{{{ __results[inventory_hostname]['{key}'] | default(omit) }}}}" for key in names}
     keep = {"content": "{{ __rendered.msg | to_json }}", "dest": str(tmp_path / "rendered.json"), "mode": "0644"}
+    keep_task = {"name": "Keep it", "ansible.builtin.copy": keep, "run_once": True, "check_mode": False}
     play = [{
         "hosts": "all",
         "gather_facts": False,
@@ -41,7 +44,7 @@ def render(
             {"name": "What the role registered", "ansible.builtin.set_fact": registered},
             {"name": "Render", "ansible.builtin.debug": {"msg": f"{{{{ {expression} }}}}"},
              "run_once": True, "register": "__rendered"},
-            {"name": "Keep it", "ansible.builtin.copy": keep, "run_once": True},
+            keep_task,
         ],
     }]  # fmt: skip
     (tmp_path / "variables.json").write_text(json.dumps(variables or {}))
@@ -51,7 +54,7 @@ def render(
                    ANSIBLE_NOCOLOR="1")  # fmt: skip
     proc = subprocess.run(
         [str(PLAYBOOK), "-i", str(tmp_path / "hosts.json"), "-e", f"ansible_python_interpreter={sys.executable}",
-         str(tmp_path / "play.json")],
+         *(["--check"] if check else []), str(tmp_path / "play.json")],
         capture_output=True, text=True, env=environ, check=False, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]

@@ -1,8 +1,9 @@
 """Testinfra checks of the "cluster" scenario: the common tree on each node's local disk, users' envs on top.
 
 Run after side_effect.yml, which added one release env to the golden tree, corrupted one file on the second
-node and re-ran the site, rolled back and forward, then put two nodes back in their state before the update and
-ran the role on them alone (catch_up.yml); what each run moved, repaired and switched is in EVIDENCE on the node.
+node, ran the nodes' role in check mode with the update published (check_update.yml), re-ran the site, rolled back
+and forward, then put two nodes back in their state before the update and ran the role on them alone
+(catch_up.yml); what each run moved, repaired and switched is in EVIDENCE on the node (CHECK_EVIDENCE: check mode).
 
 Hosts are ``podman://`` hosts named after molecule's inventory ($MOLECULE_INVENTORY_FILE); the unprivileged user
 runs commands through ``podman exec -u``. Run by ``molecule verify`` (testinfra verifier) or, after
@@ -37,6 +38,7 @@ JOB_NODES = ["cluster-node1", "cluster-node3"]
 # The nodes catch_up.yml put back in their state before the update (as if down during it) and ran the role on.
 CAUGHT_UP = ["cluster-node1", "cluster-node3"]
 EVIDENCE = "/root/cpkgs-rollout-evidence.json"
+CHECK_EVIDENCE = "/root/cpkgs-check-evidence.json"  # check_update.yml's record
 PIN = "/usr/local/sbin/cpkgs-conda-pin"  # conda_node_pin_command's default
 ADDED_ENV = "isis3.9.1"
 RELEASES = ["isis4.2.0", "isis4.3.0", ADDED_ENV]
@@ -306,6 +308,37 @@ def test_update_moved_only_the_added_env(node: testinfra.host.Host) -> None:
     assert numbers["Number of deleted files"] == 0
 
 
+TO_COPY = "bytes to copy from the share"
+
+
+def test_check_mode_told_the_update_before_it_ran(node: testinfra.host.Host) -> None:
+    """With the update published and before the nodes' run, the role in check mode changed nothing on the node
+    (prefix link, versions, fstab lines, mounts), said that the prefix would switch, and (rsync) listed exactly
+    the files the real run then copied: `rsync --dry-run` into the new version, seeded from the one in use."""
+    record = evidence(node.backend.name)
+    check = json.loads(node.file(CHECK_EVIDENCE).content_string)
+    assert check["check_mode"] is True
+    assert check["after"] == check["before"]
+    assert check["before"]["link"].startswith("anaconda3_linux.versions/")
+    assert check["before"]["link"] != f"anaconda3_linux.versions/{manifest_id()}"
+    assert manifest_id() not in check["before"]["versions"]
+    assert check["switched"] is True
+    assert check["image_copy_skipped"] is True
+    (line,) = [line for line in check["report"] if line.startswith(f"{node.backend.name}: ")]
+    if node.backend.name in IMAGE_NODES:
+        assert check["sync"]["rc"] is None
+        size = node.file(f"{GOLDEN}.{manifest_id()}.squashfs").size
+        assert check["image_would"] == size
+        assert line == f"{node.backend.name}: would switch to version {manifest_id()} (image), {size} {TO_COPY}"
+        return
+    assert check["sync"]["rc"] == 0
+    only_the_added_env(check["sync"]["stdout_lines"])
+    assert itemized(check["sync"]["stdout_lines"]) == itemized(record["sync"]["stdout_lines"])
+    listed = stats(check["sync"]["stdout_lines"])["Total transferred file size"]
+    assert listed == stats(record["sync"]["stdout_lines"])["Total transferred file size"] == must_send()[1]
+    assert line == f"{node.backend.name}: would switch to version {manifest_id()} (rsync), {listed} {TO_COPY}"
+
+
 def test_image_is_published_with_its_sha256() -> None:
     """Beside the golden copy: the image of the current version and its sha256 (sha256sum's format)."""
     builder = podman_host(group("cpkgs_builders")[0])
@@ -345,9 +378,12 @@ def test_hard_links_are_the_builders(node: testinfra.host.Host) -> None:
 
 
 def test_publish_moved_only_the_added_env() -> None:
-    """On the builder, publishing the updated tree to the share likewise sent only the added env."""
+    """On the builder, publishing the updated tree to the share likewise sent only the added env; the site's re-run
+    after it found the golden copy up to date and sent nothing."""
     (builder,) = group("cpkgs_builders")
     only_the_added_env(evidence(builder)["publish"]["stdout_lines"])
+    republish = evidence(builder)["republish"]["stdout_lines"]
+    assert itemized(republish) == []
 
 
 def test_corrupted_file_was_found_and_repaired(node: testinfra.host.Host) -> None:
