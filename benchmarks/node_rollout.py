@@ -43,7 +43,8 @@ of a site's size, whose first rollout moves gigabytes while the update still mov
 Under the table: what the update's ``Total bytes sent`` is made of (rsync's ``Literal data``, ``File list size``,
 the rest: protocol), the bytes of files sent again although they share an inode with a file the node had, and
 the size of a squashfs image of the added env alone (what a per-env image would move) beside the whole new
-image and the changed bytes.
+image and the changed bytes, and what a first rollout as per-env images would move (an image of the tree without
+its envs' contents plus one image per env) beside the whole image.
 
 The image nodes run with ``--device /dev/fuse --cap-add SYS_ADMIN`` and mount with ``fuse.squashfuse_ll``; the
 builder and those nodes get squashfs-tools and squashfuse from Debian packages fetched once on this machine
@@ -246,6 +247,17 @@ def build_golden(work: Path, extra_mb: int, tree_mb: int = 0) -> dict:
     podman("exec", BUILDER, "mksquashfs", f"{golden('v2')}/envs/{ADDED['name']}", env_image, "-comp", "zstd",
            "-noappend", "-quiet", "-no-progress", "-all-root")
     out["env_image_bytes"] = int(podman("exec", BUILDER, "stat", "-c", "%s", env_image).stdout)
+    # What per-env images would move on a first rollout: an image of the tree without its envs' contents, and one
+    # image per env of v2 (each holds every file of its env, those it shares with other envs too).
+    podman("exec", BUILDER, "mksquashfs", golden("v2"), env_image, "-comp", "zstd", "-noappend", "-quiet",
+           "-no-progress", "-all-root", "-wildcards", "-e", "envs/*/*")
+    out["base_image_bytes"] = int(podman("exec", BUILDER, "stat", "-c", "%s", env_image).stdout)
+    out["per_env_images_bytes"] = {}
+    for name in sorted({rel.split("/")[1] for rel in out["v2"]["entries"] if rel.count("/") >= 2
+                        and rel.startswith("envs/")}):
+        podman("exec", BUILDER, "mksquashfs", f"{golden('v2')}/envs/{name}", env_image, "-comp", "zstd",
+               "-noappend", "-quiet", "-no-progress", "-all-root")
+        out["per_env_images_bytes"][name] = int(podman("exec", BUILDER, "stat", "-c", "%s", env_image).stdout)
     out["env_bytes"] = sum(e["size"] for rel, e in out["v2"]["entries"].items()
                            if rel.startswith(f"envs/{ADDED['name']}/") and e["type"] == "file")
     return out
@@ -450,6 +462,12 @@ def report(rows: list, tree: dict, extra_mb: int, tree_mb: int = 0) -> None:
           f"(a per-env image) {tree['env_image_bytes']:,} bytes ({tree['env_image_bytes'] / tree['changed']:.2f}x); "
           f"changed bytes {tree['changed']:,}; the added env's files {tree['env_bytes']:,} bytes "
           "(its files shared with older envs counted too: a per-env image must hold them).")
+    per_env = sum(tree["per_env_images_bytes"].values()) + tree["base_image_bytes"]
+    print(f"First rollout as per-env images (v2): the tree without its envs {tree['base_image_bytes']:,} bytes plus "
+          f"{len(tree['per_env_images_bytes'])} env images {sum(tree['per_env_images_bytes'].values()):,} bytes = "
+          f"{per_env:,} bytes, {per_env / tree['v2']['image_bytes']:.2f}x the whole image "
+          f"({tree['v2']['image_bytes']:,}) and {per_env / tree['v2']['unique']:.2f}x the tree's unique bytes "
+          f"({tree['v2']['unique']:,}); the largest env image {max(tree['per_env_images_bytes'].values()):,} bytes.")
 
 
 if __name__ == "__main__":
