@@ -613,7 +613,7 @@ def script_changes(act: EnvActivation, run_command: Optional[RunCommand], base_p
         return {}
     shell = shutil.which("sh") or "/bin/sh"
     path = ":".join([*act.path_dirs, *([act.condabin] if act.condabin else []), base_path])
-    environ = {"HOME": os.environ.get("HOME", "/"), "PATH": path, **act.variables}
+    environ = {"HOME": os.environ.get("HOME", "/"), "PATH": path, **act.variables, **dict.fromkeys(act.unset_vars, "")}
     code = 'for _cpkgs_s in "$@"; do . "$_cpkgs_s" || exit $?; done; unset _cpkgs_s; exec env -0'
     argv = ["env", "-i", *(f"{k}={v}" for k, v in environ.items()), shell, "-c", code, "sh", *scripts]
     rc, out, err = run_command(argv)
@@ -813,7 +813,7 @@ def capture_scripts(act: EnvActivation, run_command: Optional[RunCommand], base_
         act.script_effects = [ScriptEffect(path, digests[i], [], why) for i, path in enumerate(scripts)]
         return
     path = ":".join([*act.path_dirs, *([act.condabin] if act.condabin else []), base_path])
-    start = {**act.variables, "PATH": path}
+    start = {**act.variables, **dict.fromkeys(act.unset_vars, ""), "PATH": path}  # the scripts run after the exports
     tmp = tempfile.mkdtemp(prefix="cpkgs-activate-probe.")
     try:
         os.mkdir(os.path.join(tmp, "a"))

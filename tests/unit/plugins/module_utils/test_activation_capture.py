@@ -101,6 +101,17 @@ def test_script_changes_report_only_the_scripts_changes(tmp_path, monkeypatch, s
     assert act_mod.script_changes(act, run_argv, "/usr/bin:/bin") == {"ISIS_OPTS": f"--root={prefix}"}
 
 
+def test_the_scripts_see_a_null_variable_empty_as_after_conda_activate(tmp_path):
+    """conda's POSIX activation exports a JSON null variable as '' before it sources the scripts: the capture and
+    the kernelspec's run of them see it so (not the login's value, and not unset)."""
+    script = 'export SEEN="[${LEGACY-unset}]"\n'
+    prefix = make_env(tmp_path, env_vars={"LEGACY": None}, scripts={"activate.d/a.sh": script})
+    act = read_activation(prefix, str(tmp_path), condabin=False)
+    assert act_mod.script_changes(act, run_argv, "/usr/bin:/bin") == {"SEEN": "[]"}
+    lines, notes = lua_of(tmp_path, prefix)
+    assert 'pushenv("SEEN", "[]")' in lines and notes == []
+
+
 @pytest.mark.skipif(not shutil.which("bash"), reason="no bash")
 def test_bash_as_sh_sets_shlvl(tmp_path):
     """The premise of the test above: bash exports SHLVL where sh may not."""
