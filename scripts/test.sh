@@ -224,7 +224,6 @@ stage_integration() {
         --python @PY@ --color yes "${targets[@]}"
 }
 
-
 # Loading a release without conda (module conda_activation): the generated Lmod and Environment Modules files
 # and the plain shell entries give the environment `conda activate` gives, in bash, zsh and tcsh, on the
 # stand-in and (when its installer is there) on real conda; a Jupyter kernel starts activated
