@@ -243,24 +243,25 @@ def build_golden(work: Path, extra_mb: int, tree_mb: int = 0) -> dict:
         }
     out["changed"] = changed_bytes(out["v1"]["entries"], out["v2"]["entries"])
     # What a per-env image of the added env would move: the env alone, made as publish makes the whole image.
-    env_image = "/root/added-env.squashfs"  # in the builder container
-    podman("exec", BUILDER, "mksquashfs", f"{golden('v2')}/envs/{ADDED['name']}", env_image, "-comp", "zstd",
-           "-noappend", "-quiet", "-no-progress", "-all-root")
-    out["env_image_bytes"] = int(podman("exec", BUILDER, "stat", "-c", "%s", env_image).stdout)
+    out["env_image_bytes"] = image_size(f"{golden('v2')}/envs/{ADDED['name']}")
     # What per-env images would move on a first rollout: an image of the tree without its envs' contents, and one
     # image per env of v2 (each holds every file of its env, those it shares with other envs too).
-    podman("exec", BUILDER, "mksquashfs", golden("v2"), env_image, "-comp", "zstd", "-noappend", "-quiet",
-           "-no-progress", "-all-root", "-wildcards", "-e", "envs/*/*")
-    out["base_image_bytes"] = int(podman("exec", BUILDER, "stat", "-c", "%s", env_image).stdout)
-    out["per_env_images_bytes"] = {}
-    for name in sorted({rel.split("/")[1] for rel in out["v2"]["entries"] if rel.count("/") >= 2
-                        and rel.startswith("envs/")}):
-        podman("exec", BUILDER, "mksquashfs", f"{golden('v2')}/envs/{name}", env_image, "-comp", "zstd",
-               "-noappend", "-quiet", "-no-progress", "-all-root")
-        out["per_env_images_bytes"][name] = int(podman("exec", BUILDER, "stat", "-c", "%s", env_image).stdout)
+    out["base_image_bytes"] = image_size(golden("v2"), "-wildcards", "-e", "envs/*/*")
+    envs = sorted(rel.split("/")[1] for rel, entry in out["v2"]["entries"].items()
+                  if rel.startswith("envs/") and rel.count("/") == 1 and entry["type"] == "dir")
+    out["per_env_images_bytes"] = {name: image_size(f"{golden('v2')}/envs/{name}") for name in envs}
     out["env_bytes"] = sum(e["size"] for rel, e in out["v2"]["entries"].items()
                            if rel.startswith(f"envs/{ADDED['name']}/") and e["type"] == "file")
     return out
+
+
+def image_size(source: str, *options: str) -> int:
+    """The bytes of a squashfs image of SOURCE (in the builder container), made as publish makes the golden copy's
+    image (zstd, every file root's), with mksquashfs OPTIONS besides."""
+    image = "/root/bench-measure.squashfs"
+    podman("exec", BUILDER, "mksquashfs", source, image, "-comp", "zstd", "-noappend", "-quiet", "-no-progress",
+           "-all-root", *options)
+    return int(podman("exec", BUILDER, "stat", "-c", "%s", image).stdout)
 
 
 def changed_bytes(old: dict, new: dict) -> int:
