@@ -41,6 +41,9 @@ attributes:
       environment carries the CEP 22 mark; both are empty for an environment that does not exist.
   idempotent:
     support: full
+  action:
+    support: full
+    description: An action plugin has a plan (O(plan=true)) answered by the payload of M(cpkgs.conda.conda_facts).
 options:
   name:
     description:
@@ -177,6 +180,9 @@ options:
         planned as needing work, its C(reason) starting with C(error:), so that acting on it gives the error.
       - Meant for a play that plans many environments in one task and then acts on each one that needs work in a
         task of its own (a loop; see the C(cpkgs.conda.conda_envs) role).
+      - The module's action plugin has a plan answered on the host by the payload of M(cpkgs.conda.conda_facts)
+        (the same code and option checks), which a run that looked at the tree has built already; the task runs
+        as the account it names, as any other. A plan run as an async job runs this module itself.
     type: bool
     default: false
   activation:
@@ -433,16 +439,10 @@ lock:
 """
 
 import os
-from typing import Any, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.cpkgs.conda.plugins.module_utils._activation import (
-    ACTIVATION_OPTIONS,
-    ITEM_KEYS,
-    ActivationError,
-    ActivationManager,
-)
 from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     CondaError,
     CondaRunner,
@@ -451,49 +451,15 @@ from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import (
     FileError,
     InputError,
     clean_environment,
-    parse_umask,
-    planning_manager,
+)
+from ansible_collections.cpkgs.conda.plugins.module_utils._env_plan import (
+    MUTUALLY_EXCLUSIVE,
+    REQUIRED_ONE_OF,
+    argument_spec,
+    checked,
+    plan_result,
 )
 from ansible_collections.cpkgs.conda.plugins.module_utils._lock import LockError, TreeLock
-from ansible_collections.cpkgs.conda.plugins.module_utils._tree import paths_from_params, tree_argument_spec
-
-# The options of one environment: the top-level ones (with the defaults below) and each item of ``envs`` (whose
-# unset options take the top-level value of channels, override_channels and offline). The argument spec checks
-# types, choices and exclusions for both; EnvSpec checks what depends on several (state against sources).
-_ENV_OPTIONS = {
-    "name": {"type": "str"},
-    "prefix": {"type": "path"},
-    "specs": {"type": "list", "elements": "str"},
-    "file": {"type": "path"},
-    "lockfile": {"type": "path"},
-    "channels": {"type": "list", "elements": "str"},
-    "override_channels": {"type": "bool"},
-    "offline": {"type": "bool"},
-    "state": {"type": "str", "choices": ["present", "latest", "absent"]},
-    "frozen": {"type": "bool"},
-    "prune": {"type": "bool"},
-    "condarc": {"type": "dict"},
-}
-_TOP_DEFAULTS = {"channels": [], "override_channels": False, "offline": False, "state": "present", "prune": False}
-_ITEM_DEFAULTS_FROM_TOP = ("channels", "override_channels", "offline")
-_SOURCES = ("specs", "file", "lockfile")
-
-
-def _env_specs(params: dict) -> list:
-    if not params["envs"]:
-        return [EnvSpec({key: params[key] for key in _ENV_OPTIONS})]
-    specs = []
-    for index, item in enumerate(params["envs"]):
-        merged = {key: params[key] for key in _ITEM_DEFAULTS_FROM_TOP}
-        merged.update({key: value for key, value in item.items() if value is not None})
-        specs.append(EnvSpec(merged, f"envs[{index}]"))
-    seen = {}
-    for spec in specs:
-        key = spec.prefix or spec.name
-        if key in seen:
-            raise InputError(f"{spec.param('name')}: {key!r} is already given by {seen[key]}")
-        seen[key] = spec.where
-    return specs
 
 
 def _fail(module: AnsibleModule, env: EnvSpec, exc: Exception, info: dict) -> None:
@@ -561,85 +527,21 @@ def _apply(
     return results, extra
 
 
-def _plan(module: AnsibleModule, paths: Any, envs: list) -> None:
-    """Answer ``plan: true``: which envs need work and why, from files only (no conda, no lock, no writes)."""
-    manager = planning_manager(paths.root_prefix or "", paths.envs_dirs(), publish=module.params["publish"])
-    results = [manager.plan(env) for env in envs]
-    todo = [str(result["name"] or result["prefix"]) for result in results if result["needs_work"]]
-    extra = {}
-    if module.params["activation"] is not None:
-        extra["activation_todo"] = _check_activation(module, paths, results)
-    if module.params["envs"]:
-        module.exit_json(changed=False, envs=results, todo=todo, conda_calls=0, **extra)
-    module.exit_json(changed=False, todo=todo, conda_calls=0, **extra, **results[0])
-
-
-def _check_activation(module: AnsibleModule, paths: Any, results: list) -> List[str]:
-    """Which envs without other work have activation files that differ from what conda_activation would write
-    (each result gets ``activation_changes``); an env that cannot be checked is listed too, for that module to
-    report. The envs with work are left out: their activation is written after the work in any case."""
-    params = module.params["activation"]
-    names = params["module_names"]
-    checker = ActivationManager(params, paths, module.run_command)
-    todo = []
-    for result in results:
-        if result["needs_work"]:
-            continue
-        key = str(result["name"] or result["prefix"])
-        item = {
-            "prefix": result["prefix"],
-            "module_name": names.get(key),
-            "state": "absent" if result["state"] == "absent" else "present",
-        }
-        try:
-            env_result, _diffs, _warnings = checker.one(dict(dict.fromkeys(ITEM_KEYS), **item), "", write=False)
-        except (ActivationError, FileError, OSError):
-            todo.append(key)
-            continue
-        result["activation_changes"] = env_result["files"]
-        if env_result["files"]:
-            todo.append(key)
-    return todo
-
-
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(
-            tree_argument_spec(),
-            **{key: dict(spec, default=_TOP_DEFAULTS[key]) if key in _TOP_DEFAULTS else spec
-               for key, spec in _ENV_OPTIONS.items()},
-            publish={"type": "bool", "default": True},
-            envs={
-                "type": "list",
-                "elements": "dict",
-                "options": _ENV_OPTIONS,
-                "mutually_exclusive": [("name", "prefix"), _SOURCES],
-                "required_one_of": [("name", "prefix")],
-            },
-            umask={"type": "raw", "default": "0022"},
-            lock_timeout={"type": "int", "default": 600},
-            lock_holder={"type": "str"},
-            plan={"type": "bool", "default": False},
-            activation={
-                "type": "dict",
-                "options": dict(ACTIVATION_OPTIONS, module_names={"type": "dict", "default": {}}),
-            },
-        ),
-        mutually_exclusive=[("name", "prefix", "envs"), (*_SOURCES, "envs")],
-        required_one_of=[("name", "prefix", "envs")],
+        argument_spec=argument_spec(),
+        mutually_exclusive=MUTUALLY_EXCLUSIVE,
+        required_one_of=REQUIRED_ONE_OF,
         supports_check_mode=True,
     )
     params = module.params
     try:
-        if params["lock_timeout"] < 0:
-            raise InputError(f"lock_timeout: must be 0 or more seconds, got {params['lock_timeout']}")
-        envs = _env_specs(params)
-        os.umask(parse_umask(params["umask"]))
-        paths = paths_from_params(params)
+        envs, umask, paths = checked(params)
     except (InputError, ValueError) as exc:
         module.fail_json(msg=str(exc))
+    os.umask(umask)
     if params["plan"]:
-        _plan(module, paths, envs)
+        module.exit_json(**plan_result(params, envs, paths, module.run_command))
     conda_exe = paths.conda_exe
     if not conda_exe:
         if module.check_mode and not paths.installed:

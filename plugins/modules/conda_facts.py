@@ -369,6 +369,41 @@ def _system_condarc(module: AnsibleModule, paths: object, facts: dict, spec: dic
     return {key: read[key] for key in READ_KEYS}
 
 
+def _answer_plan(module: AnsibleModule, given: dict) -> None:
+    """Answer a plan of cpkgs.conda.conda_env for that module's action (internal option ``_plan``: the module's
+    parameters), as that module answers it, from this payload that the run has built for its look at the tree."""
+    # Imported here: a look without a plan (every other task of this module) does not load the plan's code on the
+    # host, where each module run compiles what it imports from its zip.
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator  # noqa: PLC0415
+    from ansible.module_utils.errors import UnsupportedError  # noqa: PLC0415
+
+    from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import InputError  # noqa: PLC0415
+    from ansible_collections.cpkgs.conda.plugins.module_utils._env_plan import (  # noqa: PLC0415
+        MUTUALLY_EXCLUSIVE,
+        REQUIRED_ONE_OF,
+        argument_spec,
+        checked,
+        plan_result,
+    )
+
+    validator = ArgumentSpecValidator(
+        argument_spec(), mutually_exclusive=MUTUALLY_EXCLUSIVE, required_one_of=REQUIRED_ONE_OF
+    )
+    validation = validator.validate(given)
+    if validation.error_messages:  # worded as the module's own check of its parameters words it
+        unsupported = isinstance(validation.errors[0], UnsupportedError)
+        prefix = "Unsupported parameters for (cpkgs.conda.conda_env) module: " if unsupported else ""
+        module.fail_json(msg=prefix + validation.errors.msg, conda_calls=0)
+    params = validation.validated_parameters
+    if not params["plan"]:
+        module.fail_json(msg="_plan: the parameters of a cpkgs.conda.conda_env task with plan: true", conda_calls=0)
+    try:
+        envs, _umask, paths = checked(params)
+    except (InputError, ValueError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**plan_result(params, envs, paths, module.run_command))
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -384,10 +419,13 @@ def main() -> None:
                     "group": {"type": "str"},
                 },
             },
+            _plan={"type": "dict"},
         ),
         supports_check_mode=True,
     )
     params = module.params
+    if params["_plan"] is not None:
+        _answer_plan(module, params["_plan"])
     try:
         paths = paths_from_params(params, params["user"])
     except ValueError as exc:

@@ -23,8 +23,9 @@ def test_modules_dirs_follow_the_trees(tmp_path: Path) -> None:
 def test_a_moved_local_tree_has_its_own_modules_dir(tmp_path: Path) -> None:
     """A cluster node's local copy (root_prefix moved): this OS's modulefiles move with it."""
     local = tmp_path / "usr" / "local" / "cpkgs" / "anaconda3_linux"
-    paths = CondaPaths("Linux", "x86_64", str(tmp_path / "home"), share_root=str(tmp_path / "share"),
-                       root_prefix=str(local))
+    paths = CondaPaths(
+        "Linux", "x86_64", str(tmp_path / "home"), share_root=str(tmp_path / "share"), root_prefix=str(local)
+    )
     facts = FactsCollector(paths, [], gather_envs=False).collect()
     assert facts["modules_dirs"]["Linux"] == str(local / "modulefiles") == default_modules_dir(str(local))
     assert facts["modules_dirs"]["Darwin"] == str(tmp_path / "share" / "anaconda3_macOS" / "modulefiles")

@@ -16,7 +16,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.cpkgs.conda.plugins.module_utils._conda_env import REQUEST_FILE
 from ansible_collections.cpkgs.conda.plugins.module_utils._lock import TreeLock, lock_dir, read_holder, release_token
-from ansible_collections.cpkgs.conda.plugins.modules import conda_env
+from ansible_collections.cpkgs.conda.plugins.modules import conda_env, conda_facts
 
 RunModule = Callable[[ModuleType, dict], dict]  # the run_module fixture (tests/unit/plugins/conftest.py)
 CONTRACT = Path(__file__).resolve().parents[3] / "testbed" / "contract"
@@ -78,6 +78,15 @@ def _args(tree: Path, **args: object) -> dict:
     return {"root_prefix": str(tree), "channels": [CHANNEL], "override_channels": True, **args}
 
 
+@pytest.fixture(params=["conda_env", "conda_facts"])
+def run_plan(request: pytest.FixtureRequest, run_module: RunModule) -> Callable[[dict], dict]:
+    """``run_plan(args)``: a task's plan as the module answers it, and as conda_facts' payload answers it for the
+    module's action (plugins/action/conda_env.py hands it the task's parameters unchanged as ``_plan``)."""
+    if request.param == "conda_env":
+        return lambda args: run_module(conda_env, args)
+    return lambda args: run_module(conda_facts, {"_plan": args})
+
+
 def test_create_then_a_no_op_without_conda_or_lock(tree: Path, conda: Conda, run_module: RunModule) -> None:
     created = run_module(conda_env, _args(tree, name="e1", specs=["pkga"]))
     assert created["changed"] is True
@@ -126,18 +135,20 @@ def test_the_list_form_runs_only_the_envs_that_need_work(tree: Path, conda: Cond
     assert "--override-channels" in conda.calls[0]  # the top-level options are the items' defaults
 
 
-def test_plan_says_which_envs_need_work_without_conda(tree: Path, conda: Conda, run_module: RunModule) -> None:
+def test_plan_says_which_envs_need_work_without_conda(
+    tree: Path, conda: Conda, run_module: RunModule, run_plan: Callable[[dict], dict]
+) -> None:
     run_module(conda_env, _args(tree, name="old", specs=["pkga"]))
     conda.calls.clear()
     envs = [{"name": "old", "specs": ["pkga"]}, {"name": "new", "specs": ["pkga"]}, {"name": "gone", "state": "absent"}]
-    result = run_module(conda_env, _args(tree, envs=envs, plan=True))
+    result = run_plan(_args(tree, envs=envs, plan=True))
     assert (result["changed"], result["conda_calls"], result["todo"]) == (False, 0, ["new"])
     assert [(env["name"], env["needs_work"], env["reason"]) for env in result["envs"]] == [
         ("old", False, "up to date"),
         ("new", True, "build"),
         ("gone", False, "absent"),
     ]
-    single = run_module(conda_env, _args(tree, name="new", specs=["pkga"], plan=True))
+    single = run_plan(_args(tree, name="new", specs=["pkga"], plan=True))
     assert (single["needs_work"], single["reason"], single["todo"]) == (True, "build", ["new"])
     assert (single["changed"], single["conda_calls"]) == (False, 0)
     assert conda.calls == []
@@ -306,11 +317,11 @@ def test_the_lock_taken_says_how_long_it_waited(tree: Path, conda: Conda, run_mo
     [(True, (True, "open (complete, left closed by an interrupted build)")), (False, (False, "up to date"))],
 )
 def test_plan_knows_a_closed_env_only_when_envs_are_published(
-    tree: Path, conda: Conda, run_module: RunModule, publish: bool, planned: tuple
+    tree: Path, conda: Conda, run_module: RunModule, *, run_plan: Callable[[dict], dict], publish: bool, planned: tuple
 ) -> None:
     run_module(conda_env, _args(tree, name="e1", specs=["pkga"], publish=publish))
     (tree / "envs" / "e1").chmod(0o700)  # as an interrupted build leaves it, after the record
-    result = run_module(conda_env, _args(tree, name="e1", specs=["pkga"], plan=True, publish=publish))
+    result = run_plan(_args(tree, name="e1", specs=["pkga"], plan=True, publish=publish))
     assert (result["needs_work"], result["reason"]) == planned
 
 
@@ -328,16 +339,44 @@ def test_plan_knows_a_closed_env_only_when_envs_are_published(
     ids=["name-and-envs", "specs-and-envs", "name-and-prefix", "none-of-name-prefix-envs"],
 )
 def test_options_that_exclude_each_other_are_refused(
-    tree: Path, conda: Conda, run_module: RunModule, args: dict, msg: str
+    tree: Path, conda: Conda, run_module: RunModule, *, run_plan: Callable[[dict], dict], args: dict, msg: str
 ) -> None:
     result = run_module(conda_env, {"root_prefix": str(tree), **args})
     assert result["failed"] is True
     assert result["msg"].startswith(msg)
+    planned = run_plan({"root_prefix": str(tree), "plan": True, **args})  # a plan is refused the same way
+    assert (planned["failed"], planned["msg"]) == (True, result["msg"])
     assert conda.calls == []
 
 
+@pytest.mark.parametrize(
+    ("args", "msg"),
+    [
+        ({"name": "e1", "specs": ["a"], "colour": "red"}, "colour. Supported parameters include: activation"),
+        ({"name": "e1", "specs": ["a"], "lock_timeout": -1}, "lock_timeout: must be 0 or more seconds, got -1"),
+        ({"name": "e1", "specs": ["a"], "umask": "999"}, "umask"),
+        ({"envs": [{"name": "e1", "specs": ["a"]}, {"name": "e1", "specs": ["b"]}]}, "envs[1].name: 'e1' is already"),
+    ],
+    ids=["unknown-option", "lock-timeout", "umask", "name-twice"],
+)
+def test_a_plan_with_bad_input_is_refused_by_either_payload_as_by_the_module(
+    tree: Path, conda: Conda, run_plan: Callable[[dict], dict], args: dict, msg: str
+) -> None:
+    result = run_plan({"root_prefix": str(tree), "plan": True, **args})
+    assert result["failed"] is True
+    assert msg in result["msg"]
+    assert conda.calls == []
+    assert not (tree / "envs" / "e1").exists()
+
+
+def test_conda_facts_answers_only_a_plan(tree: Path, run_module: RunModule) -> None:
+    result = run_module(conda_facts, {"_plan": _args(tree, name="e1", specs=["pkga"])})  # no plan: true
+    assert result["failed"] is True
+    assert result["msg"] == "_plan: the parameters of a cpkgs.conda.conda_env task with plan: true"
+
+
 def test_plan_checks_the_activation_files_as_conda_activation_writes_them(
-    tree: Path, conda: Conda, run_module: RunModule
+    tree: Path, conda: Conda, run_module: RunModule, run_plan: Callable[[dict], dict]
 ) -> None:
     from ansible_collections.cpkgs.conda.plugins.modules import conda_activation
 
@@ -352,7 +391,7 @@ def test_plan_checks_the_activation_files_as_conda_activation_writes_them(
     ]
     conda.calls.clear()
 
-    stale = run_module(conda_env, _args(tree, envs=envs, plan=True, activation=activation))
+    stale = run_plan(_args(tree, envs=envs, plan=True, activation=activation))
     old_files = [str(modules / "tool" / "1.0.lua"), str(tree / "envs" / "old1.0" / "etc" / "cpkgs" / "activate.sh")]
     assert stale["activation_todo"] == ["old1.0"]  # gone2.0 needs work (a removal), new a build: not checked
     assert sorted(stale["envs"][0]["activation_changes"]) == sorted(old_files)
@@ -369,14 +408,12 @@ def test_plan_checks_the_activation_files_as_conda_activation_writes_them(
     assert (modules / "gone" / "2.0.lua").is_file()
     conda.calls.clear()
 
-    plan = run_module(conda_env, _args(tree, envs=envs, plan=True, activation=activation))
+    plan = run_plan(_args(tree, envs=envs, plan=True, activation=activation))
     assert plan["activation_todo"] == ["gone2.0"]  # old1.0 is as written; the removed env's modulefile is left
     assert (plan["envs"][0]["activation_changes"], plan["envs"][1]["activation_changes"]) == (
         [],
         [str(modules / "gone" / "2.0.lua")],
     )
     renamed = dict(activation, module_names={})  # the default module name would be old/1.0: a rename
-    assert run_module(conda_env, _args(tree, envs=envs[:1], plan=True, activation=renamed))["activation_todo"] == [
-        "old1.0"
-    ]
+    assert run_plan(_args(tree, envs=envs[:1], plan=True, activation=renamed))["activation_todo"] == ["old1.0"]
     assert conda.calls == []  # the plans started no conda
