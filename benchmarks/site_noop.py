@@ -218,8 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(args.runs):
             wall, cpu, out = run("cpkgs.conda.site", variables, environ)
             if not re.search(r"(?m)^localhost +: ok=\d+ +changed=0 ", out):
-                changed = re.findall(r"(?ms)^TASK \[([^]]*)\].*?^changed: .*?$", out.split("TASKS RECAP", 1)[0])
-                raise SystemExit(f"no-op run {index + 1} changed something: {changed}")
+                play_out = out.split("TASKS RECAP", 1)[0]
+                changed = re.findall(r"(?ms)^TASK \[([^]]*)\].*?^changed: .*?$", play_out)
+                recap = re.findall(r"(?m)^\S+ +: ok=.*$", play_out)
+                raise SystemExit(f"no-op run {index + 1} changed: {changed}; recap {recap}\n{play_out[-3000:]}")
             measures.add_site(wall, cpu, out)
             floor_wall, floor_cpu, _out = run(str(floor), variables, environ)
             measures.floor.append((floor_wall, floor_cpu))
