@@ -7,7 +7,8 @@ client; the share is a scratch directory), it runs ``cpkgs.conda.site`` once to 
 (each must report ``changed=0``), and as many times, interleaved, the floor: a playbook of the same plays on the
 same hosts, each with its fact gathering (``gather_subset: [min]``) and one ``ansible.builtin.ping``. It prints
 the wall-time medians side by side with their ratio (issue #13's target: at most 1.3), the same for the CPU time
-of all processes (which other load on the machine disturbs less), and the no-op's time per role and its slowest
+of all processes (which other load on the machine disturbs less), the median of each no-op's ratio to the floor run
+next to it (the machine's drift cancels out of each pair), and the no-op's time per role and its slowest
 tasks (``ansible.posix.profile_tasks``; medians over the runs). The collection is copied first (``--source``,
 default this checkout), so edits made meanwhile in a shared working tree do not reach the runs.
 
@@ -164,6 +165,12 @@ def report(measures: Measures, top: int) -> None:
         ratio = site / base
         verdict = ("met" if ratio <= TARGET else "NOT met") if column == 0 else "(less sensitive to other load)"
         print(f"| {what} | {site:.2f} | {base:.2f} | {ratio:.2f}x | ≤ {TARGET}x: {verdict} |")
+    # Each no-op against the floor run right after it: the machine's drift over the runs cancels out of each pair.
+    paired = [s[0] / f[0] for s, f in zip(measures.site, measures.floor, strict=True)]
+    quartiles = statistics.quantiles(paired, n=4) if len(paired) > 1 else [paired[0]] * 3
+    print(f"each run against the floor run next to it (wall): median {statistics.median(paired):.2f}x, "
+          f"quartiles {quartiles[0]:.2f}x-{quartiles[2]:.2f}x, {sum(r <= TARGET for r in paired)} of {runs} "
+          f"runs ≤ {TARGET}x")  # fmt: skip
     print()
     medians = sorted(((statistics.median(v), name) for (_order, name), v in measures.tasks.items()), reverse=True)
     total = sum(seconds for seconds, _name in medians)
