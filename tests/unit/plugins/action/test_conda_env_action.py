@@ -56,8 +56,11 @@ def test_a_plan_is_answered_by_conda_facts_payload_as_by_the_module(tree: Path, 
     assert runs == [("cpkgs.conda.conda_facts", {"_plan": args})]  # the parameters unchanged, "yes" included
     assert "ansible_facts" not in result  # an answer to the plan, not a look
     own = run_module(conda_env, args)
-    assert result["invocation"] == {"module_args": args}  # what -v shows: the task's parameters
-    del own["invocation"]
+    if "invocation" in own:  # ansible-core before 2.21 returns the parameters a module ran with
+        assert result["invocation"] == {"module_args": args}  # what -v shows: the task's, not the payload's
+        del own["invocation"]
+    else:
+        assert "invocation" not in result
     assert {key: result[key] for key in own} == own
     assert result["todo"] == ["old", "new"]
     assert [env["reason"] for env in result["envs"]] == ["update (no record of the request: conda decides)", "build"]
